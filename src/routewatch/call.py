@@ -1,0 +1,237 @@
+"""One provider call in flight: timings, body framing and parsing, and its single finish.
+
+Shared by the sync and async transports, which only move bytes and call in here. Every public
+method is safe to call from the app's code path: failures inside are logged and counted, never
+raised, and `finish` runs exactly once however the call ends (read to the end, failed, closed
+early, or garbage-collected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from . import semconv as sc
+from .framing import NDJSONFramer, SSEFramer
+from .redact import scrub
+from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
+from .spans import response_attributes
+
+if TYPE_CHECKING:
+    from .classify import Route
+    from .instrumentation import Instrumentation
+    from .providers.base import ApiParser, StreamParser
+
+__all__ = ["Call"]
+
+log = logging.getLogger("routewatch")
+
+_MAX_INTERVALS = 16_384
+_BODY, _SSE, _NDJSON = 0, 1, 2
+
+
+class Call:
+    """State of one attempt, from request to finish."""
+
+    __slots__ = (
+        "_body", "_body_size", "_events", "_finished", "_first_out", "_framer", "_inst", "_intervals",
+        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_stream_parser", "_t_headers",
+        "facts", "host", "own_span", "parser", "port", "rate_limits", "retry_count", "route", "span", "start_ns",
+        "start_perf", "status_code", "tags",
+    )  # fmt: skip
+
+    def __init__(
+        self, inst: Instrumentation, route: Route, parser: ApiParser, facts: RequestFacts,
+        host: str, port: int | None, span: Span, own_span: bool, retry_count: int | None,
+        tags: tuple[tuple[str, str], ...],
+    ) -> None:  # fmt: skip
+        self._inst = inst
+        self.route = route
+        self.parser = parser
+        self.facts = facts
+        self.host = host
+        self.port = port
+        self.span = span
+        self.own_span = own_span
+        self.retry_count = retry_count
+        self.tags = tags
+        self.start_ns = time.time_ns()
+        self.start_perf = time.perf_counter()
+        self.status_code: int | None = None
+        self.rate_limits = RateLimits()
+        self._t_headers: float | None = None
+        self._mode = _BODY
+        self._framer: SSEFramer | NDJSONFramer | None = None
+        self._stream_parser: StreamParser | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._pending: bytes | None = None
+        self._first_out: float | None = None
+        self._last_out = 0.0
+        self._n_out = 0
+        self._intervals: list[float] = []
+        self._events = 0
+        self._finished = False
+        self._lock = threading.Lock()
+
+    # --- response headers ---------------------------------------------------------------------------
+    def on_headers(self, status_code: int, headers: Any) -> None:
+        """Decide how to read the body: framed events for 2xx streams, else buffered JSON."""
+        self._t_headers = time.perf_counter()
+        self.status_code = status_code
+        try:
+            self.rate_limits = self._inst.rate_limits(headers.raw)
+            content_type = headers.get("content-type", "")
+            if 200 <= status_code < 300:
+                if "text/event-stream" in content_type:
+                    self._mode, self._framer = _SSE, SSEFramer()
+                elif "ndjson" in content_type or (self.facts.stream and self.route.api.startswith("ollama.")):
+                    self._mode, self._framer = _NDJSON, NDJSONFramer()
+                if self._framer is not None:
+                    self._stream_parser = self.parser.stream_parser()
+        except Exception:
+            self._inst.internal_error("reading response headers")
+
+    # --- body chunks (hot path) -------------------------------------------------------------------
+    def on_chunk(self, chunk: bytes, now: float) -> None:
+        """Called after `chunk` was handed to the app: the work happens while the next one is on its way."""
+        if self._mode == _BODY:
+            if self._body_size < self._inst.max_body_bytes:
+                self._body.append(chunk)
+                self._body_size += len(chunk)
+            return
+        try:
+            parser = self._stream_parser
+            for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
+                self._events += 1
+                if parser.feed(name, data):  # type: ignore[union-attr]
+                    if self._first_out is None:
+                        self._first_out = now
+                    elif len(self._intervals) < _MAX_INTERVALS:
+                        self._intervals.append(now - self._last_out)
+                    self._last_out = now
+                    self._n_out += 1
+        except Exception:
+            self._mode = _BODY  # stop parsing this body; the app still gets every byte
+            self._inst.internal_error("parsing a streamed chunk")
+
+    # --- the end ----------------------------------------------------------------------------------
+    def finish(self, how: str, exc: BaseException | None = None) -> None:
+        """`how`: "read" (body exhausted), "closed" (closed or dropped early), "failed" (exception)."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        try:
+            self._finish(how, exc)
+        except Exception:
+            self._inst.internal_error("finishing a call")
+            if self.own_span:
+                with contextlib.suppress(Exception):
+                    self.span.end()
+
+    def _finish(self, how: str, exc: BaseException | None) -> None:
+        end = time.perf_counter()
+        facts = self._response_facts(how)
+        error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
+        usage = facts.usage
+        price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
+        ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
+        record = CallRecord(
+            provider=self.route.provider, operation=self.route.operation, api=self.route.api,
+            request_model=self.facts.model, response_model=facts.response_model,
+            server_address=self.host, server_port=self.port, start_time_unix_nano=self.start_ns,
+            duration_s=end - self.start_perf, status_code=self.status_code, error_type=error_type,
+            stream=self._mode != _BODY or self.facts.stream,
+            stream_completed=facts.completed if self._mode != _BODY else None,
+            time_to_first_chunk_s=ttfc, chunk_intervals_s=tuple(self._intervals), usage=usage,
+            cost_usd=price.usd, priced=price.priced,
+            output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
+            finish_reasons=facts.finish_reasons, response_id=facts.response_id,
+            retry_count=self.retry_count, rate_limits=self.rate_limits, tags=self.tags,
+            request=self.facts, response=facts, **_span_ids(self.span),
+        )  # fmt: skip
+        self._close_span(record, exc, end)
+        self._inst.publish(record)
+
+    def _response_facts(self, how: str) -> ResponseFacts:
+        if self._mode == _BODY:
+            body = b"".join(self._body)
+            self._body = []
+            if self.status_code is None:
+                return ResponseFacts(completed=False, parsed=False)
+            if self.status_code >= 400:
+                return self.parser.parse_error(self.status_code, body)
+            if how != "read" and not body:
+                return ResponseFacts(completed=False, parsed=False)
+            return self.parser.parse_response(body)
+        parser = self._stream_parser
+        assert parser is not None and self._framer is not None
+        for name, data in self._framer.flush():
+            parser.feed(name, data)
+        return parser.finish()
+
+    def _close_span(self, record: CallRecord, exc: BaseException | None, end: float) -> None:
+        span = self.span
+        if not span.is_recording():
+            if self.own_span:
+                span.end()
+            return
+        attrs = response_attributes(record)
+        if self._inst.capture_content:
+            attrs.update(self._inst.content_attributes(record))
+        if not self.own_span:
+            # Enriching another instrumentation's span: add what it lacks, keep what it set, and
+            # keep per-attempt detail as an event (each SDK retry passes through here).
+            existing = getattr(span, "attributes", None) or {}
+            span.add_event(sc.RW_ATTEMPT_EVENT, _event_attributes(attrs))
+            span.set_attributes({k: v for k, v in attrs.items() if k not in existing or k.startswith("routewatch.")})
+            return
+        span.set_attributes(attrs)
+        if record.error_type is not None:
+            span.set_status(Status(StatusCode.ERROR, record.error_type))
+            if exc is not None:
+                span.add_event(
+                    "exception",
+                    {"exception.type": type(exc).__qualname__, "exception.message": scrub(str(exc))},
+                )
+        end_ns = record.start_time_unix_nano + int((end - self.start_perf) * 1e9)
+        span.end(end_time=end_ns)
+
+
+def _event_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if not k.startswith(sc.RW_TAG_PREFIX)}
+
+
+def _span_ids(span: Span) -> dict[str, int | None]:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return {"trace_id": None, "span_id": None}
+    return {"trace_id": ctx.trace_id, "span_id": ctx.span_id}
+
+
+def _error_type(
+    exc: BaseException | None, facts: ResponseFacts, status: int | None, streamed: bool, how: str
+) -> str | None:
+    if exc is not None:
+        return type(exc).__qualname__
+    if facts.error_type:
+        return facts.error_type
+    if status is not None and status >= 400:
+        return str(status)
+    if streamed and how == "read" and not facts.completed:
+        return "incomplete_stream"
+    return None
+
+
+def _tokens_per_s(usage: Usage, start: float, first_out: float | None, end: float) -> float | None:
+    out = usage.output_tokens
+    if not out:
+        return None
+    span = end - (first_out if first_out is not None else start)
+    return out / span if span > 0 else None

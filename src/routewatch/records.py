@@ -1,0 +1,162 @@
+"""The facts routewatch extracts from one provider call, as plain frozen values.
+
+Parsers produce `RequestFacts` and `ResponseFacts` from bytes; the call tracker joins them with
+timings into a `CallRecord`, the one object every consumer (spans, metrics, listeners, the drift
+engine, the collector) reads. Nothing here imports OpenTelemetry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CallRecord", "RateLimits", "RequestFacts", "ResponseFacts", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts in the GenAI convention's sense; `None` means the provider did not say.
+
+    `input_tokens` includes cached tokens (cache read and cache creation are subsets of it), and
+    `output_tokens` includes reasoning tokens, whatever the provider's own accounting.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether the provider reported usage at all (input or output)."""
+        return self.input_tokens is not None or self.output_tokens is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What a request body says about the call, parsed before it is sent."""
+
+    model: str | None = None
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop_sequences: tuple[str, ...] | None = None
+    seed: int | None = None
+    choice_count: int | None = None
+    # "json" when the request asked for JSON or a JSON schema, "text" when it asked for text,
+    # else None. Mirrors gen_ai.output.type.
+    output_type: str | None = None
+    # The JSON schema the output must satisfy, when the request gave one (kept in process only).
+    json_schema: dict[str, Any] | None = None
+    tool_choice_required: bool = False
+    has_tools: bool = False
+    include_usage: bool | None = None
+    service_tier: str | None = None
+    # Opt-in content capture: the messages as the convention's JSON, else None.
+    input_messages: str | None = None
+    system_instructions: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFacts:
+    """What a response body (JSON or a finished or cut stream) says about the call."""
+
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    # Set when the body reports a failure: an error body, or an error event after a 200.
+    error_type: str | None = None
+    error_message: str | None = None
+    # Streams: whether the terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`, ...).
+    completed: bool = True
+    # Count of events that carried output (content, tool-call or reasoning deltas).
+    output_chunks: int = 0
+    # Output text for in-process quality checks; never exported unless content capture is on.
+    output_text: str | None = None
+    tool_call_count: int = 0
+    refusal: bool = False
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    # Top-level JSON keys of the response object (or the first/terminal stream event), for
+    # detecting silent shape drift. Sorted.
+    shape: tuple[str, ...] = ()
+    # False when the body could not be parsed at all (garbage, undecodable).
+    parsed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Rate-limit headroom the provider announced in response headers; `None` when not sent."""
+
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    limit_requests: int | None = None
+    limit_tokens: int | None = None
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One finished provider attempt: the unit the drift engine and every sink consume.
+
+    Times are seconds. `start_time_unix_nano` anchors the call on the wall clock; durations come
+    from a monotonic clock. `cost_usd` is None when the model is unpriced or usage is unknown.
+    """
+
+    provider: str
+    operation: str
+    api: str
+    request_model: str | None
+    response_model: str | None
+    server_address: str | None
+    server_port: int | None
+    start_time_unix_nano: int
+    duration_s: float
+    status_code: int | None
+    error_type: str | None
+    stream: bool
+    stream_completed: bool | None
+    time_to_first_chunk_s: float | None
+    chunk_intervals_s: tuple[float, ...]
+    usage: Usage
+    cost_usd: float | None
+    priced: bool
+    output_tokens_per_s: float | None
+    finish_reasons: tuple[str, ...]
+    response_id: str | None
+    retry_count: int | None
+    rate_limits: RateLimits
+    tags: tuple[tuple[str, str], ...]
+    request: RequestFacts
+    response: ResponseFacts
+    trace_id: int | None = None
+    span_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status_code == 429 or (self.error_type or "") in {"rate_limit_error", "rate_limit_exceeded"}
+
+    @property
+    def server_error(self) -> bool:
+        """5xx, Anthropic 529 overloaded, or an overload reported in the body."""
+        if self.status_code is not None and self.status_code >= 500:
+            return True
+        return (self.error_type or "") in {"overloaded_error", "api_error", "server_error"}
+
+    def tag(self, name: str) -> str | None:
+        for key, value in self.tags:
+            if key == name:
+                return value
+        return None

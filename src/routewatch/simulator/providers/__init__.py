@@ -1,0 +1,1 @@
+"""One responder module per provider API: each turns a `Call` into a JSON reply or a stream plan."""
