@@ -1,11 +1,12 @@
 """Per-call time routewatch adds over the bare openai SDK, beside the peer instrumentations.
 
-Runs the provider simulator in its own process pinned to one core and each configuration in a
-fresh client process pinned to the other, alternating configurations round by round (A B A B) on
-this shared, noisy machine. Reports, per configuration, the median over rounds of the paired
-difference of per-call medians against the bare SDK measured in the same round.
+Runs the provider simulator in its own process pinned to one core, and each configuration in a
+fresh client process pinned to the other. Inside that process, batches of bare calls and of calls
+with the instrumentation switched on alternate (A B B A ...), so both see the same process, cache
+and machine state on this shared, noisy machine. Reports, per configuration, the median over rounds
+of the difference between the instrumented and bare per-call medians.
 
-    python bench/overhead.py                 # defaults: 7 rounds x 400 calls per kind
+    python bench/overhead.py                 # defaults: 5 rounds x 400 calls per kind and config
     python bench/overhead.py --rounds 3 --calls 200 --configs bare,routewatch
 
 Configurations: bare, httpx2 (opentelemetry-instrumentation-httpx's HTTPX2ClientInstrumentor),
@@ -43,8 +44,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# --- worker: one configuration in one process ----------------------------------------------------
-def _setup(config: str) -> None:
+# --- worker: one configuration, alternated with the bare SDK in one process -----------------------
+def _providers() -> None:
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -57,55 +58,79 @@ def _setup(config: str) -> None:
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+
+def _switch(config: str) -> tuple[Any, Any]:
+    """(enable, disable) for one configuration; each toggles its instrumentation in place."""
     if config == "httpx2":
         from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 
-        HTTPX2ClientInstrumentor().instrument()
+        inst: Any = HTTPX2ClientInstrumentor()
     elif config == "openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
-        OpenAIInstrumentor().instrument()
+        inst = OpenAIInstrumentor()
     elif config == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as TraceloopInstrumentor
 
-        TraceloopInstrumentor().instrument()
+        inst = TraceloopInstrumentor()
     elif config == "routewatch":
         import routewatch
 
-        routewatch.instrument()
-    elif config != "bare":
+        return routewatch.instrument, routewatch.uninstrument
+    else:
         raise SystemExit(f"unknown config {config}")
+    return inst.instrument, inst.uninstrument
 
 
-def _worker(config: str, base_url: str, calls: int) -> dict[str, Any]:
-    _setup(config)
+def _worker(config: str, base_url: str, calls: int, batch: int = 25) -> dict[str, Any]:
+    """Alternate batches of bare and instrumented calls (A B B A ...) and compare their medians."""
+    _providers()
+    enable, disable = _switch(config)
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
-    plain_times: list[float] = []
-    stream_times: list[float] = []
+    times: dict[str, dict[str, list[float]]] = {k: {"plain": [], "stream": []} for k in ("bare", config)}
     chunks = 0
-    for i in range(calls + 50):  # 50 warm-up calls, discarded
-        t0 = time.perf_counter()
-        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-        t1 = time.perf_counter()
-        n = 0
-        for _chunk in client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        ):
-            n += 1
-        t2 = time.perf_counter()
-        if i >= 50:
-            plain_times.append(t1 - t0)
-            stream_times.append(t2 - t1)
-            chunks = n
+
+    def run(kind: str, n: int, keep: bool) -> None:
+        nonlocal chunks
+        for _ in range(n):
+            t0 = time.perf_counter()
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            t1 = time.perf_counter()
+            count = 0
+            for _chunk in client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            ):
+                count += 1
+            t2 = time.perf_counter()
+            if keep:
+                times[kind]["plain"].append(t1 - t0)
+                times[kind]["stream"].append(t2 - t1)
+                chunks = count
+
+    run("bare", 30, keep=False)  # warm-up, both ways
+    enable()
+    run(config, 30, keep=False)
+    disable()
+    for b in range(max(1, calls // batch)):
+        order = ("bare", config) if b % 2 == 0 else (config, "bare")
+        for kind in order:
+            if kind != "bare":
+                enable()
+            run(kind, batch, keep=True)
+            if kind != "bare":
+                disable()
+    med = {k: {m: statistics.median(v) * 1e6 for m, v in d.items()} for k, d in times.items()}
     return {
         "config": config,
-        "plain_us": statistics.median(plain_times) * 1e6,
-        "stream_us": statistics.median(stream_times) * 1e6,
+        "bare_plain_us": med["bare"]["plain"],
+        "bare_stream_us": med["bare"]["stream"],
+        "plain_us": med[config]["plain"],
+        "stream_us": med[config]["stream"],
         "chunks": chunks,
     }
 
@@ -145,7 +170,7 @@ def _import_time(module: str, repeats: int = 9) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--tokens", type=int, default=22, help="output tokens per reply (chunks ~ tokens + 3)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
@@ -157,30 +182,31 @@ def main() -> None:
         return
 
     configs = [c for c in args.configs.split(",") if c != "bare"]
+    if not configs:
+        raise SystemExit("name at least one configuration besides bare")
     port = _free_port()
     sim = _start_simulator(port, args.tokens)
     base_url = f"http://127.0.0.1:{port}/v1"
-    results: dict[str, list[dict[str, Any]]] = {c: [] for c in ["bare", *configs]}
+    results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     diffs: dict[str, dict[str, list[float]]] = {c: {"plain": [], "stream": []} for c in configs}
     try:
         for r in range(args.rounds):
             order = configs if r % 2 == 0 else list(reversed(configs))
-            for config in order:  # each peer paired with a bare run right before it
-                bare = _run_worker("bare", base_url, args.calls)
-                other = _run_worker(config, base_url, args.calls)
-                results["bare"].append(bare)
-                results[config].append(other)
-                diffs[config]["plain"].append(other["plain_us"] - bare["plain_us"])
-                diffs[config]["stream"].append(other["stream_us"] - bare["stream_us"])
+            for config in order:
+                res = _run_worker(config, base_url, args.calls)
+                results[config].append(res)
+                diffs[config]["plain"].append(res["plain_us"] - res["bare_plain_us"])
+                diffs[config]["stream"].append(res["stream_us"] - res["bare_stream_us"])
                 print(f"round {r + 1}: {config:12s} +{diffs[config]['plain'][-1]:7.0f} us plain, "
                       f"+{diffs[config]['stream'][-1]:7.0f} us stream", file=sys.stderr, flush=True)  # fmt: skip
     finally:
         sim.terminate()
         sim.wait(timeout=10)
 
-    bare_plain = statistics.median(r["plain_us"] for r in results["bare"])
-    bare_stream = statistics.median(r["stream_us"] for r in results["bare"])
-    chunks = results["bare"][0]["chunks"]
+    every = [r for rs in results.values() for r in rs]
+    bare_plain = statistics.median(r["bare_plain_us"] for r in every)
+    bare_stream = statistics.median(r["bare_stream_us"] for r in every)
+    chunks = every[0]["chunks"]
     print(f"\nopenai SDK chat calls on loopback, {args.rounds} rounds x {args.calls} calls, medians")
     print(f"bare SDK: {bare_plain:,.0f} us non-streamed, {bare_stream:,.0f} us streamed ({chunks} chunks)\n")
     print(f"{'config':14s} {'added, plain':>14s} {'added, stream':>14s} {'per chunk*':>11s} {'ratio vs rw':>12s}")

@@ -18,8 +18,8 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv as sc
 from .framing import NDJSONFramer, SSEFramer
-from .redact import scrub
 from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
+from .redact import scrub
 from .spans import response_attributes
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ class Call:
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
             retry_count=self.retry_count, rate_limits=self.rate_limits, tags=self.tags,
             request=self.facts, response=facts, **_span_ids(self.span),
+            span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
         self._close_span(record, exc, end)
         self._inst.publish(record)
@@ -206,6 +207,11 @@ class Call:
 
 def _event_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if not k.startswith(sc.RW_TAG_PREFIX)}
+
+
+def _scope_name(span: Span) -> str:
+    scope = getattr(span, "instrumentation_scope", None)
+    return str(getattr(scope, "name", "") or "unknown")
 
 
 def _span_ids(span: Span) -> dict[str, int | None]:

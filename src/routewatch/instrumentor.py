@@ -1,166 +1,20 @@
-"""`instrument()` / `uninstrument()`, the `RouteWatchInstrumentor`, and `wrap_transport()`.
+"""`RouteWatchInstrumentor`: routewatch as an OpenTelemetry `BaseInstrumentor`.
 
-The instrumentor is an OpenTelemetry `BaseInstrumentor` registered under the
-`opentelemetry_instrumentor` entry point, so `opentelemetry-instrument python app.py` enables
-routewatch with no code change. Explicit arguments win; `None` means the environment, else the
-default; the global OpenTelemetry providers are used unless others are given.
+Registered under the `opentelemetry_instrumentor` entry point, so `opentelemetry-instrument python
+app.py` enables routewatch with no code change. Kept apart from `api.py` because importing the
+instrumentation base costs ~0.1 s, which `import routewatch` should not pay.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from .bus import bus
-from .capture import capture_enabled
-from .classify import RouteTable
-from .instrumentation import Instrumentation
-from .metrics import CallMetrics
-from .patching import available_libraries, patch_all, unpatch_all
-from .pricing import PriceBook
-from .records import Usage
-from .transport import is_wrapped, transport_classes
+from .api import instrument, uninstrument
 
-__all__ = ["RouteWatchInstrumentor", "current_instrumentation", "instrument", "uninstrument", "wrap_transport"]
-
-log = logging.getLogger("routewatch")
-
-_DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-_ENV_INCLUDE_USAGE = "ROUTEWATCH_INCLUDE_USAGE"
-_KNOWN_OPTIONS = {"include_usage", "max_body_bytes", "prices", "metrics", "monitor"}
-
-_lock = threading.Lock()
-_active: Instrumentation | None = None
-_default: Instrumentation | None = None
-
-
-def current_instrumentation() -> Instrumentation | None:
-    return _active
-
-
-def _wrapper_instrumentation() -> Instrumentation | None:
-    """For explicitly wrapped transports: the active instrumentation, else a default one."""
-    global _default
-    if _active is not None:
-        return _active
-    if _default is None:
-        with _lock:
-            if _default is None:
-                _default, sinks = _build(None, None, None, None, {})
-                bus.set_sinks(sinks)
-    return _default
-
-
-def _env_flag(name: str) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value not in ("", "0", "false", "no", "off"):
-        log.warning("%s=%r is not a boolean; using false", name, value)
-    return False
-
-
-def _build(
-    tracer_provider: Any, meter_provider: Any, providers: Mapping[str, str] | None,
-    capture_content: bool | None, options: Mapping[str, Any],
-) -> tuple[Instrumentation, tuple[Any, ...]]:  # fmt: skip
-    """The instrumentation and the bus sinks (metrics, monitor) that go with it."""
-    unknown = set(options) - _KNOWN_OPTIONS
-    if unknown:
-        raise TypeError(f"unknown routewatch option(s): {', '.join(sorted(unknown))}")
-    include_usage = options.get("include_usage")
-    max_body_bytes = int(options.get("max_body_bytes", _DEFAULT_MAX_BODY_BYTES))
-    if max_body_bytes < 0:
-        raise ValueError("max_body_bytes must be >= 0")
-    prices = options.get("prices")
-    if prices is None:
-        prices = PriceBook.from_env()
-    elif not isinstance(prices, PriceBook):
-        prices = PriceBook(overrides=prices)
-    inst = Instrumentation(
-        tracer_provider=tracer_provider,
-        route_table=RouteTable(providers),
-        prices=prices,
-        bus=bus,
-        capture_content=capture_enabled(capture_content),
-        include_usage=_env_flag(_ENV_INCLUDE_USAGE) if include_usage is None else bool(include_usage),
-        max_body_bytes=max_body_bytes,
-    )
-    sinks = []
-    if options.get("metrics", True):
-        sinks.append(CallMetrics(meter_provider).record)
-    monitor = options.get("monitor")
-    if monitor is not None:
-        sinks.append(monitor.record)
-    return inst, tuple(sinks)
-
-
-def instrument(
-    *,
-    tracer_provider: Any = None,
-    meter_provider: Any = None,
-    providers: Mapping[str, str] | None = None,
-    capture_content: bool | None = None,
-    **options: Any,
-) -> None:
-    """Turn every provider call made through httpx or httpx2 into a GenAI span and metrics.
-
-    Idempotent: a second call while instrumented does nothing (uninstrument first to reconfigure).
-    Options: `include_usage` (add `stream_options.include_usage` to OpenAI-compatible streaming
-    requests that lack it; default from ROUTEWATCH_INCLUDE_USAGE, else off), `prices` (a PriceBook or
-    overrides), `max_body_bytes` (cap on buffered non-streamed bodies), `metrics` (default True),
-    `monitor` (a drift monitor fed off the request path).
-    """
-    global _active
-    with _lock:
-        if _active is not None:
-            return
-        inst, sinks = _build(tracer_provider, meter_provider, providers, capture_content, options)
-        _active = inst
-        bus.set_sinks(sinks)
-        patched = patch_all(_wrapper_instrumentation)
-    if not patched:
-        log.warning("routewatch: neither httpx nor httpx2 is installed; nothing to instrument")
-    # Loading the price table takes ~0.25 s; do it now, off the app's thread, not on its first call.
-    threading.Thread(target=_warm_prices, args=(inst.prices,), name="routewatch-prices", daemon=True).start()
-
-
-def _warm_prices(prices: PriceBook) -> None:
-    try:
-        prices.cost("openai", "gpt-4o-mini", Usage(input_tokens=1, output_tokens=1))
-    except Exception:
-        log.debug("routewatch: warming the price table failed", exc_info=True)
-
-
-def uninstrument() -> None:
-    """Remove the patch; calls already in flight still finish their spans. Idempotent."""
-    global _active
-    with _lock:
-        unpatch_all()
-        if _active is not None:
-            _active = None
-            bus.set_sinks(())
-
-
-def wrap_transport(transport: Any) -> Any:
-    """Wrap an httpx/httpx2 transport (sync or async) for clients built by hand.
-
-    Works with or without `instrument()`; when neither is active, spans go to the global providers.
-    """
-    if is_wrapped(transport):
-        return transport
-    for lib in available_libraries():
-        classes = transport_classes(lib, _wrapper_instrumentation)
-        if isinstance(transport, lib.BaseTransport):
-            return classes.transport(transport)
-        if isinstance(transport, lib.AsyncBaseTransport):
-            return classes.async_transport(transport)
-    raise TypeError(f"expected an httpx or httpx2 transport, got {type(transport).__name__}")
+__all__ = ["RouteWatchInstrumentor"]
 
 
 class RouteWatchInstrumentor(BaseInstrumentor):  # type: ignore[misc]

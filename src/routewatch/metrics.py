@@ -19,6 +19,9 @@ from .version import __version__
 __all__ = ["CallMetrics"]
 
 _METRIC_TAGS = ("tenant", "task", "route")
+# Instrumentations that record the convention's duration and token metrics themselves: when a call
+# enriched one of their spans, routewatch leaves those two metrics to them instead of doubling them.
+_SELF_METERED_SCOPES = ("opentelemetry.instrumentation.", "opentelemetry.util.genai", "openlit")
 _MAX_VALUES_PER_TAG = 100
 _OTHER = "_other"
 
@@ -97,6 +100,18 @@ class CallMetrics:
 
     def record(self, record: CallRecord) -> None:
         attrs = self.attributes(record)
+        scope = record.span_scope
+        if scope is None or not scope.startswith(_SELF_METERED_SCOPES):
+            self._record_duration_and_tokens(record, attrs)
+        if record.time_to_first_chunk_s is not None:
+            self.ttfc.record(record.time_to_first_chunk_s, attrs)
+        _record_each(self.tpoc, record.chunk_intervals_s, attrs)
+        if record.cost_usd is not None:
+            self.cost.add(record.cost_usd, attrs)
+        elif record.error_type is None:
+            self.unpriced.add(1, attrs)
+
+    def _record_duration_and_tokens(self, record: CallRecord, attrs: dict[str, str | int]) -> None:
         if record.error_type is not None:
             self.duration.record(record.duration_s, {**attrs, sc.ERROR_TYPE: record.error_type})
         else:
@@ -106,13 +121,6 @@ class CallMetrics:
             self.tokens.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
         if usage.output_tokens is not None:
             self.tokens.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
-        if record.time_to_first_chunk_s is not None:
-            self.ttfc.record(record.time_to_first_chunk_s, attrs)
-        _record_each(self.tpoc, record.chunk_intervals_s, attrs)
-        if record.cost_usd is not None:
-            self.cost.add(record.cost_usd, attrs)
-        elif record.error_type is None:
-            self.unpriced.add(1, attrs)
 
 
 def _record_each(histogram: object, values: Iterable[float], attrs: dict[str, str | int]) -> None:

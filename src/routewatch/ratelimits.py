@@ -17,7 +17,6 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from routewatch.records import RateLimits
@@ -125,6 +124,8 @@ def _retry_after(text: str, now: float) -> float | None:
         seconds = float(text)
     except ValueError:
         try:
+            from email.utils import parsedate_to_datetime  # rare: HTTP-date retry-after
+
             when = parsedate_to_datetime(text.strip())
         except (TypeError, ValueError, IndexError, OverflowError):
             return None

@@ -139,6 +139,9 @@ class CallRecord:
     response: ResponseFacts
     trace_id: int | None = None
     span_id: int | None = None
+    # Instrumentation scope of the span this call enriched, when it was another's (SDK-native
+    # tracing, openai-v2, OpenLLMetry); None when routewatch made its own span.
+    span_scope: str | None = None
 
     @property
     def ok(self) -> bool:
