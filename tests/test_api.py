@@ -40,16 +40,16 @@ def test_instrumentor_instruments_and_uninstruments() -> None:
     instrumentor = RouteWatchInstrumentor()
     instrumentor.instrument()
     try:
-        assert routewatch.instrumentor.current_instrumentation() is not None
+        assert routewatch.api.current_instrumentation() is not None
     finally:
         instrumentor.uninstrument()
-    assert routewatch.instrumentor.current_instrumentation() is None
+    assert routewatch.api.current_instrumentation() is None
 
 
 def test_unknown_option_is_an_error() -> None:
     with pytest.raises(TypeError, match="unknown routewatch option"):
         routewatch.instrument(colour="blue")
-    assert routewatch.instrumentor.current_instrumentation() is None
+    assert routewatch.api.current_instrumentation() is None
 
 
 def test_wrap_transport_rejects_non_transports() -> None:
@@ -58,8 +58,13 @@ def test_wrap_transport_rejects_non_transports() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lib", "attr"), [(httpx, "HTTPTransport"), (httpx, "AsyncHTTPTransport"), (httpx2, "HTTPTransport"),
-                      (httpx2, "AsyncHTTPTransport")],
+    ("lib", "attr"),
+    [
+        (httpx, "HTTPTransport"),
+        (httpx, "AsyncHTTPTransport"),
+        (httpx2, "HTTPTransport"),
+        (httpx2, "AsyncHTTPTransport"),
+    ],
 )
 def test_wrap_transport_keeps_the_transport_kind(lib, attr) -> None:
     inner = getattr(lib, attr)()

@@ -38,8 +38,11 @@ def classify(url_path: str, host: str, *, method: str = "POST", port: int | None
             "/v1beta/models/text-embedding-004:embedContent",
             Route("gcp.gemini", "gemini.embed_content", "embeddings"),
         ),
-        ("myres.openai.azure.com", "/openai/deployments/gpt4/chat/completions",
-         Route("azure.ai.openai", "openai.chat_completions", "chat")),
+        (
+            "myres.openai.azure.com",
+            "/openai/deployments/gpt4/chat/completions",
+            Route("azure.ai.openai", "openai.chat_completions", "chat"),
+        ),
         ("api.groq.com", "/openai/v1/chat/completions", Route("groq", "openai.chat_completions", "chat")),
         ("api.mistral.ai", "/v1/chat/completions", Route("mistral_ai", "openai.chat_completions", "chat")),
         ("api.deepseek.com", "/chat/completions", Route("deepseek", "openai.chat_completions", "chat")),

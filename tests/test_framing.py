@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from routewatch.framing import NDJSONFramer, SSEFramer
 
 BODY = (
-    b"event: message_start\ndata: {\"a\":1}\n\n"
+    b'event: message_start\ndata: {"a":1}\n\n'
     b": keep-alive comment\n\n"
     b"data: line one\ndata: line two\n\n"
-    b"data: {\"b\":2}\n\n"
+    b'data: {"b":2}\n\n'
     b"data: [DONE]\n\n"
 )
 EXPECTED = [("message_start", b'{"a":1}'), (None, b"line one\nline two"), (None, b'{"b":2}'), (None, b"[DONE]")]
@@ -40,7 +40,7 @@ def test_sse_crlf_line_endings_split_between_cr_and_lf() -> None:
 
 
 def test_sse_final_event_without_blank_line_is_flushed() -> None:
-    assert frame_all(SSEFramer(), [b"data: {\"x\":1}"]) == [(None, b'{"x":1}')]
+    assert frame_all(SSEFramer(), [b'data: {"x":1}']) == [(None, b'{"x":1}')]
 
 
 def test_sse_oversized_event_is_dropped_and_counted() -> None:

@@ -177,9 +177,7 @@ async def test_async_early_break(lib, sim_url, mapped) -> None:
 def test_client_created_before_instrument_is_covered(lib, sim_url, telemetry) -> None:
     routewatch.uninstrument()
     client = lib.Client()
-    routewatch.instrument(
-        tracer_provider=telemetry.tracer_provider, providers={sim_url + "/v1": "openai"}
-    )
+    routewatch.instrument(tracer_provider=telemetry.tracer_provider, providers={sim_url + "/v1": "openai"})
     client.post(_openai_url(sim_url), json=CHAT, headers=HEADERS)
     client.close()
     assert telemetry.only_span().attributes["gen_ai.usage.input_tokens"] > 0
