@@ -159,6 +159,53 @@ def _run_worker(config: str, base_url: str, calls: int) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _memory_worker(mode: str, base_url: str, streams: int) -> float:
+    """Bytes held per in-flight stream (first chunk read), measured with tracemalloc."""
+    import gc
+    import tracemalloc
+
+    import httpx2
+
+    if mode == "routewatch":
+        import routewatch
+
+        routewatch.instrument(providers={base_url: "openai"})
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    client = httpx2.Client(limits=httpx2.Limits(max_connections=streams + 10), timeout=30)
+
+    def open_one() -> tuple[Any, Any]:
+        request = client.build_request(
+            "POST", base_url + "/chat/completions", json=body, headers={"authorization": "Bearer sk-bench"}
+        )
+        response = client.send(request, stream=True)
+        chunks = response.iter_raw()
+        next(chunks)
+        return response, chunks
+
+    for response, _ in [open_one() for _ in range(20)]:  # warm pools, imports and caches
+        response.close()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    held = [open_one() for _ in range(streams)]
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    for response, _ in held:
+        response.close()
+    return (after - before) / streams
+
+
+def _stream_memory(base_url: str, streams: int = 200) -> dict[str, float]:
+    result = {}
+    for mode in ("bare", "routewatch"):
+        cmd = [sys.executable, __file__, "--memory-worker", mode, "--base-url", base_url, "--calls", str(streams)]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"memory probe failed:\n{out.stderr[-2000:]}")
+        result[mode] = float(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def _import_time(module: str, repeats: int = 9) -> float:
     times = []
     for _ in range(repeats):
@@ -175,10 +222,14 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=22, help="output tokens per reply (chunks ~ tokens + 3)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--worker")
+    parser.add_argument("--memory-worker")
     parser.add_argument("--base-url")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(_worker(args.worker, args.base_url, args.calls)))
+        return
+    if args.memory_worker:
+        print(json.dumps(_memory_worker(args.memory_worker, args.base_url, args.calls)))
         return
 
     configs = [c for c in args.configs.split(",") if c != "bare"]
@@ -199,6 +250,7 @@ def main() -> None:
                 diffs[config]["stream"].append(res["stream_us"] - res["bare_stream_us"])
                 print(f"round {r + 1}: {config:12s} +{diffs[config]['plain'][-1]:7.0f} us plain, "
                       f"+{diffs[config]['stream'][-1]:7.0f} us stream", file=sys.stderr, flush=True)  # fmt: skip
+        memory = _stream_memory(base_url)
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -218,7 +270,10 @@ def main() -> None:
         ratio = f"{plain / rw_plain:.1f}x" if rw_plain and rw_plain > 0 else "-"
         print(f"{config:14s} {plain:+13,.0f}us {stream:+13,.0f}us {per_chunk:+10.1f}us {ratio:>12s}")
     print("* (streamed added - non-streamed added) / chunks")
-    print(f"\nimport routewatch: {_import_time('routewatch') * 1e3:.0f} ms "
+    added = memory["routewatch"] - memory["bare"]
+    print(f"\nmemory per in-flight stream: {memory['bare'] / 1024:.1f} KiB bare, "
+          f"{memory['routewatch'] / 1024:.1f} KiB with routewatch (+{added / 1024:.1f} KiB)")  # fmt: skip
+    print(f"import routewatch: {_import_time('routewatch') * 1e3:.0f} ms "
           f"(python -c pass: {_import_time('sys') * 1e3:.0f} ms)")  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["run_demo"]
 
-_MESSAGES = [{"role": "user", "content": "Give me one sentence about observability."}]
+_MESSAGES: Any = [{"role": "user", "content": "Give me one sentence about observability."}]
 
 
 def _calls(sim_url: str) -> list[tuple[str, Any]]:
@@ -116,7 +116,7 @@ def run_demo(calls: int = 1) -> int:
     spans = [s for s in exporter.get_finished_spans() if "gen_ai.operation.name" in (s.attributes or {})]
     print(f"\nroutewatch recorded {len(spans)} GenAI spans (one per provider attempt):\n")
     print(f"{'span':28s} {'provider':11s} {'ms':>8s} {'ttfc ms':>7s} {'in/out':>9s} {'cost':>11s}  status")
-    for span in sorted(spans, key=lambda s: s.start_time):
+    for span in sorted(spans, key=lambda s: s.start_time or 0):
         print(_row(span))
     total = sum((s.attributes or {}).get("routewatch.cost.usd", 0.0) for s in spans)
     print(f"\ntotal priced cost: ${total:.6f}   (prices: genai-prices; simulator responses, no real spend)")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
 
 from . import semconv as sc
+from .bus import bus
 from .records import CallRecord
 from .version import __version__
 
@@ -78,6 +79,14 @@ class CallMetrics:
             sc.METRIC_UNPRICED_CALLS, unit="{call}",
             description="Calls whose cost is unknown (unpriced model or unknown usage).",
         )  # fmt: skip
+        self.unparsed = meter.create_counter(
+            sc.METRIC_PARSE_ERRORS, unit="{call}",
+            description="Provider responses routewatch could not parse (garbage, undecodable, unknown shape).",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            sc.METRIC_DROPPED_RECORDS, [_observe_drops], unit="{record}",
+            description="Finished calls dropped because the signal-bus queue was full.",
+        )  # fmt: skip
         self._guard = _CardinalityGuard(_MAX_VALUES_PER_TAG)
 
     def attributes(self, record: CallRecord) -> dict[str, str | int]:
@@ -106,6 +115,8 @@ class CallMetrics:
         if record.time_to_first_chunk_s is not None:
             self.ttfc.record(record.time_to_first_chunk_s, attrs)
         _record_each(self.tpoc, record.chunk_intervals_s, attrs)
+        if not record.response.parsed:
+            self.unparsed.add(1, {sc.GEN_AI_PROVIDER_NAME: record.provider, sc.RW_API: record.api})
         if record.cost_usd is not None:
             self.cost.add(record.cost_usd, attrs)
         elif record.error_type is None:
@@ -121,6 +132,10 @@ class CallMetrics:
             self.tokens.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
         if usage.output_tokens is not None:
             self.tokens.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+
+
+def _observe_drops(options: CallbackOptions) -> Iterable[Observation]:
+    yield Observation(bus.dropped)
 
 
 def _record_each(histogram: object, values: Iterable[float], attrs: dict[str, str | int]) -> None:
