@@ -118,6 +118,9 @@ def run_demo(calls: int = 1) -> int:
     print(f"{'span':28s} {'provider':11s} {'ms':>8s} {'ttfc ms':>7s} {'in/out':>9s} {'cost':>11s}  status")
     for span in sorted(spans, key=lambda s: s.start_time or 0):
         print(_row(span))
-    total = sum(float((s.attributes or {}).get("routewatch.cost.usd", 0.0)) for s in spans)  # type: ignore[arg-type]
+    total = 0.0
+    for span in spans:
+        cost = (span.attributes or {}).get("routewatch.cost.usd")
+        total += cost if isinstance(cost, float) else 0.0
     print(f"\ntotal priced cost: ${total:.6f}   (prices: genai-prices; simulator responses, no real spend)")
     return 0 if spans else 1
