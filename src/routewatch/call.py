@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv as sc
+from .decoding import Decoder, make_decoder
 from .framing import NDJSONFramer, SSEFramer
 from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
 from .redact import scrub
@@ -39,8 +40,8 @@ class Call:
     """State of one attempt, from request to finish."""
 
     __slots__ = (
-        "_body", "_body_size", "_events", "_finished", "_first_out", "_framer", "_inst", "_intervals",
-        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_stream_parser", "_t_headers",
+        "_body", "_body_size", "_decoder", "_events", "_finished", "_first_out", "_framer", "_inst", "_intervals",
+        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_stream_parser", "_t_headers", "_undecodable",
         "facts", "host", "own_span", "parser", "port", "rate_limits", "retry_count", "route", "span", "start_ns",
         "start_perf", "status_code", "tags",
     )  # fmt: skip
@@ -76,6 +77,8 @@ class Call:
         self._n_out = 0
         self._intervals: list[float] = []
         self._events = 0
+        self._decoder: Decoder | None = None
+        self._undecodable = False
         self._finished = False
         self._lock = threading.Lock()
 
@@ -86,6 +89,9 @@ class Call:
         self.status_code = status_code
         try:
             self.rate_limits = self._inst.rate_limits(headers.raw)
+            encoding = headers.get("content-encoding")
+            if encoding:
+                self._use_decoder(encoding)
             content_type = headers.get("content-type", "")
             if 200 <= status_code < 300:
                 if "text/event-stream" in content_type:
@@ -97,9 +103,24 @@ class Call:
         except Exception:
             self._inst.internal_error("reading response headers")
 
+    def _use_decoder(self, encoding: str) -> None:
+        try:
+            self._decoder = make_decoder(encoding)
+        except ValueError as exc:
+            self._undecodable = True
+            log.warning("routewatch: %s; the response is recorded without its body", exc)
+
     # --- body chunks (hot path) -------------------------------------------------------------------
     def on_chunk(self, chunk: bytes, now: float) -> None:
         """Called after `chunk` was handed to the app: the work happens while the next one is on its way."""
+        if self._decoder is not None:
+            try:
+                chunk = self._decoder(chunk)
+            except Exception:
+                self._decoder, self._undecodable, self._mode = None, True, _BODY
+                log.warning("routewatch: a compressed response body did not decode; recorded without its body")
+        if self._undecodable:
+            return
         if self._mode == _BODY:
             if self._body_size < self._inst.max_body_bytes:
                 self._body.append(chunk)
@@ -161,6 +182,8 @@ class Call:
         self._inst.publish(record)
 
     def _response_facts(self, how: str) -> ResponseFacts:
+        if self._undecodable:
+            return ResponseFacts(completed=how == "read", parsed=False)
         if self._mode == _BODY:
             body = b"".join(self._body)
             self._body = []
