@@ -1,0 +1,33 @@
+"""Builders for records in tests: a valid CallRecord with only what a test cares about changed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from routewatch.records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
+
+
+def make_record(
+    *, request: dict[str, Any] | None = None, response: dict[str, Any] | None = None, **fields: Any
+) -> CallRecord:
+    """A successful, non-streamed OpenAI chat call; keyword arguments override any field."""
+    usage = fields.pop("usage", Usage(input_tokens=10, output_tokens=20))
+    response_facts = replace(
+        ResponseFacts(
+            response_id="chatcmpl-1", response_model="gpt-4o-mini-2024-07-18", finish_reasons=("stop",),
+            usage=usage, output_text="hello", shape=("choices", "id", "model", "object", "usage"),
+        ),
+        **(response or {}),
+    )  # fmt: skip
+    base: dict[str, Any] = dict(
+        provider="openai", operation="chat", api="openai.chat_completions", request_model="gpt-4o-mini",
+        response_model=response_facts.response_model, server_address="api.openai.com", server_port=443,
+        start_time_unix_nano=1_700_000_000_000_000_000, duration_s=0.8, status_code=200, error_type=None,
+        stream=False, stream_completed=None, time_to_first_chunk_s=None, chunk_intervals_s=(), usage=usage,
+        cost_usd=0.0001, priced=True, output_tokens_per_s=25.0, finish_reasons=response_facts.finish_reasons,
+        response_id="chatcmpl-1", retry_count=None, rate_limits=RateLimits(), tags=(),
+        request=replace(RequestFacts(model="gpt-4o-mini"), **(request or {})), response=response_facts,
+    )  # fmt: skip
+    base.update(fields)
+    return CallRecord(**base)
