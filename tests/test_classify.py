@@ -57,7 +57,7 @@ def test_known_hosts(host: str, path: str, expected: Route) -> None:
 
 def test_responses_retrieve_is_a_get_on_a_response_id() -> None:
     route = classify("/v1/responses/resp_123", "api.openai.com", method="GET")
-    assert route == Route("openai", "openai.responses", "chat")
+    assert route == Route("openai", "openai.responses", "fetch_response", retrieval=True)
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,7 @@ class Call:
         end = time.perf_counter()
         facts = self._response_facts(how)
         error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
-        usage = facts.usage
+        usage = Usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
         price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
         ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
         record = CallRecord(

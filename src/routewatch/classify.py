@@ -23,6 +23,8 @@ class Route:
     provider: str
     api: str
     operation: str
+    # A GET of a stored result (OpenAI Responses retrieve): no new generation, so no usage or cost.
+    retrieval: bool = False
 
 
 # Exact hosts, then host suffixes (for per-resource subdomains).
@@ -82,7 +84,7 @@ def _route_from_path(method: str, path: str) -> Route | None:
     elif method == "GET":
         head, _, last = path.rpartition("/")
         if head.endswith("/responses") and last.startswith("resp"):
-            return Route("", "openai.responses", sc.OP_CHAT)
+            return Route("", "openai.responses", sc.OP_FETCH_RESPONSE, retrieval=True)
     return None
 
 
@@ -154,7 +156,7 @@ class RouteTable:
             provider = _signature_provider(shape.api, port, headers)
         if provider is None:
             return None
-        return Route(provider, shape.api, shape.operation)
+        return Route(provider, shape.api, shape.operation, shape.retrieval)
 
 
 def _flavour_fits(provider: str, api: str) -> bool:

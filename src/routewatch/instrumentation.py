@@ -150,7 +150,7 @@ def _inject_include_usage(request: Any, body: bytes, facts: RequestFacts) -> Req
     request.stream = stream_type(new_body)
     request._content = new_body
     request.headers["Content-Length"] = str(len(new_body))
-    return replace(facts, include_usage=True)
+    return replace(facts, include_usage=True, include_usage_injected=True)
 
 
 def _with_input_content(facts: RequestFacts, api: str, body: bytes) -> RequestFacts:

@@ -56,6 +56,8 @@ class RequestFacts:
     tool_choice_required: bool = False
     has_tools: bool = False
     include_usage: bool | None = None
+    # routewatch added `stream_options.include_usage` to this request (opt-in `include_usage`).
+    include_usage_injected: bool = False
     service_tier: str | None = None
     # Opt-in content capture: the messages as the convention's JSON, else None.
     input_messages: str | None = None

@@ -101,6 +101,9 @@ OP_CHAT = "chat"
 OP_TEXT_COMPLETION = "text_completion"
 OP_EMBEDDINGS = "embeddings"
 OP_GENERATE_CONTENT = "generate_content"
+# Not in v1.41 (which has no name for reading back a stored response); taken from the GenAI
+# conventions' newer `fetch_response`, for which usage SHOULD NOT be reported.
+OP_FETCH_RESPONSE = "fetch_response"
 
 # Content capture environment variable (util-genai's name and values).
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

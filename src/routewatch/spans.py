@@ -49,12 +49,16 @@ def request_attributes(route: Route, facts: RequestFacts, host: str, port: int |
     ):
         if value is not None:
             attrs[name] = value
+    if facts.include_usage_injected:
+        attrs[sc.RW_INCLUDE_USAGE_INJECTED] = True
     if facts.stop_sequences:
         attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(facts.stop_sequences)
-    if route.api.startswith("openai."):
-        attrs[sc.OPENAI_API_TYPE] = "responses" if route.api == "openai.responses" else "chat_completions"
-        if facts.service_tier:
-            attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = facts.service_tier
+    if route.api == "openai.chat_completions":
+        attrs[sc.OPENAI_API_TYPE] = "chat_completions"
+    elif route.api == "openai.responses":
+        attrs[sc.OPENAI_API_TYPE] = "responses"
+    if route.api.startswith("openai.") and facts.service_tier:
+        attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = facts.service_tier
     return attrs
 
 
@@ -84,12 +88,15 @@ def response_attributes(record: CallRecord) -> AttributeDict:
         (sc.RW_COST_USD, record.cost_usd),
         (sc.RW_OUTPUT_TOKENS_PER_S, record.output_tokens_per_s),
         (sc.HTTP_REQUEST_RESEND_COUNT, record.retry_count or None),
-        (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, response.system_fingerprint),
-        (sc.OPENAI_RESPONSE_SERVICE_TIER, response.service_tier),
         (sc.ERROR_TYPE, record.error_type),
     ):
         if value is not None:
             attrs[name] = value
+    if record.api.startswith("openai."):
+        if response.system_fingerprint:
+            attrs[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = response.system_fingerprint
+        if response.service_tier:
+            attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = response.service_tier
     if record.stream:
         attrs[sc.RW_STREAM_COMPLETED] = bool(record.stream_completed)
         attrs[sc.RW_STREAM_CHUNKS] = response.output_chunks

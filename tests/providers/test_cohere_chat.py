@@ -34,9 +34,9 @@ def test_request_tool_choice_required() -> None:
     assert not request(tools=tools, tool_choice="NONE").tool_choice_required
 
 
-def test_response_prefers_tokens_over_billed_units(load_fixture) -> None:
+def test_response_prefers_billed_units_which_are_what_cohere_charges(load_fixture) -> None:
     facts = PARSER.parse_response(load_fixture("cohere/chat.json"))
-    assert facts.usage == Usage(input_tokens=215, output_tokens=12, cache_read_input_tokens=128)
+    assert facts.usage == Usage(input_tokens=17, output_tokens=12, cache_read_input_tokens=128)
 
 
 def test_response_falls_back_to_billed_units(load_fixture) -> None:
@@ -69,7 +69,7 @@ def test_error_type_is_the_status_code(load_fixture) -> None:
 def test_stream_message_end_carries_usage_and_completes(stream_fixture) -> None:
     facts = stream_fixture(API, "cohere/chat_stream.sse")
     assert facts.completed
-    assert facts.usage == Usage(input_tokens=248, output_tokens=9)
+    assert facts.usage == Usage(input_tokens=35, output_tokens=9)
     assert facts.finish_reasons == ("COMPLETE",)
     assert facts.response_id == "a8fc192e-4bb8-4e15-ae1f-a174e8b02ae8"
 

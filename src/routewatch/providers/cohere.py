@@ -38,13 +38,15 @@ _OUTPUT_EVENTS = frozenset({"tool-plan-delta", "tool-call-start", "tool-call-del
 
 
 def _usage(usage: Any) -> Usage:
+    """Billed units first: they are what Cohere charges for (`tokens` also counts its prompt template),
+    so usage and cost agree; `tokens` is the fallback when billed units are absent."""
     tokens = get_dict(usage, "tokens")
     billed = get_dict(usage, "billed_units")
-    input_tokens = get_int(tokens, "input_tokens")
-    output_tokens = get_int(tokens, "output_tokens")
+    input_tokens = get_int(billed, "input_tokens")
+    output_tokens = get_int(billed, "output_tokens")
     return Usage(
-        input_tokens=input_tokens if input_tokens is not None else get_int(billed, "input_tokens"),
-        output_tokens=output_tokens if output_tokens is not None else get_int(billed, "output_tokens"),
+        input_tokens=input_tokens if input_tokens is not None else get_int(tokens, "input_tokens"),
+        output_tokens=output_tokens if output_tokens is not None else get_int(tokens, "output_tokens"),
         cache_read_input_tokens=get_int(usage, "cached_tokens"),
     )
 

@@ -11,6 +11,9 @@ jitter, reply length, token accounting, fault probabilities) per provider or rou
         client = openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test")
         ...
         sim.set_scenario(Scenario(default=ProviderSettings(faults={"http_429": 0.1})))
+
+`fixtures/drift.json` is an example scenario file (`python -m routewatch.simulator --scenario ...`):
+from request 200 to 400 latency and pace double and 10 % of replies violate their JSON schema.
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     done = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set()) if in_main_thread else None
     sim = Simulator(args.host, args.port, scenario).start()
     print(f"routewatch simulator listening on {sim.url}", flush=True)
     try:
@@ -75,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         sim.stop()
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

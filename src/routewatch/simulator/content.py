@@ -239,7 +239,7 @@ def instance(schema: dict[str, Any], rng: random.Random, root: dict[str, Any] | 
             return {"answer": " ".join(_text(rng.randrange(1 << 30), 4)).strip()}
         return {name: instance(sub, rng, root, depth + 1) for name, sub in props.items()}
     if kind == "array":
-        low = int(schema.get("minItems", 1))
+        low = min(int(schema.get("minItems", 1)), 16)
         high = max(low, min(int(schema.get("maxItems", 3)), low + 2))
         items = schema.get("items") or {"type": "string"}
         return [instance(items, rng, root, depth + 1) for _ in range(rng.randint(low, high))]

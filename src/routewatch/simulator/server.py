@@ -120,7 +120,7 @@ class _App:
         if request.path == "/health":
             return json_reply(200, {"status": "ok"})
         try:
-            parsed = json.loads(request.body) if request.body else {}
+            parsed = json.loads(request.body) if request.body else None
         except ValueError:
             parsed = None
         body = parsed if isinstance(parsed, dict) else {}

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from ..call import Call, StreamPlan, Template, json_reply, mapping, ndjson, stream_reply
+from ..call import Call, StreamPlan, Template, json_reply, mapping, ndjson, retry_headers, stream_reply
 from ..http import HttpResponse
 
 __all__ = ["error", "generate"]
@@ -22,7 +22,7 @@ def error(call: Call, status: int) -> HttpResponse:
         if status in (429, 503)
         else ("an error was encountered while running the model")
     )
-    return json_reply(status, {"error": message})
+    return json_reply(status, {"error": message}, retry_headers(call.settings, status))
 
 
 def generate(call: Call, model: str, chat: bool) -> HttpResponse:
