@@ -133,7 +133,8 @@ class _App:
         runtime = self.runtime  # one read: set_scenario may swap it from another thread
         draw = runtime.draw(route.provider, request.path)
         settings = draw.settings
-        tokens = (settings.input_tokens or estimate_tokens(request.body)) + settings.output_tokens
+        prompt = settings.input_tokens if settings.input_tokens is not None else estimate_tokens(request.body)
+        tokens = prompt + settings.output_tokens
         call = Call(
             provider=route.provider,
             request=request,
