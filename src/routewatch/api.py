@@ -28,7 +28,7 @@ log = logging.getLogger("routewatch")
 
 _DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _ENV_INCLUDE_USAGE = "ROUTEWATCH_INCLUDE_USAGE"
-_KNOWN_OPTIONS = {"include_usage", "max_body_bytes", "prices", "metrics", "monitor"}
+_KNOWN_OPTIONS = {"include_usage", "max_body_bytes", "prices", "metrics", "monitor", "per_chunk_metrics"}
 
 _lock = threading.Lock()
 _active: Instrumentation | None = None
@@ -89,7 +89,7 @@ def _build(
     )
     sinks = []
     if options.get("metrics", True):
-        sinks.append(CallMetrics(meter_provider).record)
+        sinks.append(CallMetrics(meter_provider, per_chunk=bool(options.get("per_chunk_metrics", False))).record)
     monitor = options.get("monitor")
     if monitor is not None:
         sinks.append(monitor.record)
@@ -110,6 +110,9 @@ def instrument(
     Options: `include_usage` (add `stream_options.include_usage` to OpenAI-compatible streaming
     requests that lack it; default from ROUTEWATCH_INCLUDE_USAGE, else off), `prices` (a PriceBook or
     overrides), `max_body_bytes` (cap on buffered non-streamed bodies), `metrics` (default True),
+    `per_chunk_metrics` (record every output-chunk interval in `time_per_output_chunk`, as the
+    convention reads; default False: one point per streamed call, its mean interval, because a
+    histogram point costs several microseconds and a long stream has thousands of chunks),
     `monitor` (a drift monitor fed off the request path).
     """
     global _active

@@ -52,7 +52,10 @@ class _CardinalityGuard:
 class CallMetrics:
     """The instruments, and how one `CallRecord` becomes metric points."""
 
-    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+    def __init__(self, meter_provider: MeterProvider | None = None, *, per_chunk: bool = False) -> None:
+        """`per_chunk=True` records every output-chunk interval (the convention's exact reading, at
+        several microseconds per chunk); the default records each streamed call's mean interval."""
+        self.per_chunk = per_chunk
         meter = get_meter("routewatch", __version__, meter_provider, schema_url=sc.SCHEMA_URL)
         self.duration = meter.create_histogram(
             sc.METRIC_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
@@ -114,7 +117,12 @@ class CallMetrics:
             self._record_duration_and_tokens(record, attrs)
         if record.time_to_first_chunk_s is not None:
             self.ttfc.record(record.time_to_first_chunk_s, attrs)
-        _record_each(self.tpoc, record.chunk_intervals_s, attrs)
+        intervals = record.chunk_intervals_s
+        if intervals:
+            if self.per_chunk:
+                _record_each(self.tpoc, intervals, attrs)
+            else:
+                self.tpoc.record(sum(intervals) / len(intervals), attrs)
         if not record.response.parsed:
             self.unparsed.add(1, {sc.GEN_AI_PROVIDER_NAME: record.provider, sc.RW_API: record.api})
         if record.cost_usd is not None:

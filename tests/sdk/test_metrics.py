@@ -103,7 +103,18 @@ def test_time_to_first_chunk_is_recorded_once_per_stream(client, tel) -> None:
     assert point.sum == pytest.approx(tel.only_span().attributes["gen_ai.response.time_to_first_chunk"])
 
 
-def test_time_per_output_chunk_is_recorded_for_every_chunk_after_the_first(client, tel, sim) -> None:
+def test_time_per_output_chunk_defaults_to_one_point_per_stream_the_mean_gap(client, tel, sim) -> None:
+    sim.set_scenario(ProviderSettings(output_tokens=8, per_token_s=0.002))
+    _stream(client)
+    (record,) = tel.wait_records(1)
+    (point,) = tel.metric_points(TPOC)
+    assert point.count == 1
+    assert len(record.chunk_intervals_s) == 7  # every gap is still on the CallRecord
+    assert point.sum == pytest.approx(sum(record.chunk_intervals_s) / 7)
+
+
+def test_per_chunk_metrics_records_every_chunk_after_the_first(client, tel, sim, instrument) -> None:
+    instrument(providers={sim.url + "/v1": "openai"}, per_chunk_metrics=True)
     sim.set_scenario(ProviderSettings(output_tokens=8, per_token_s=0.002))
     _stream(client)
     chunks = tel.only_span().attributes["routewatch.stream.output_chunks"]
