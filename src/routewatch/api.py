@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from .classify import RouteTable
 from .instrumentation import Instrumentation
 from .metrics import CallMetrics
 from .patching import available_libraries, patch_all, unpatch_all
-from .pricing import PriceBook
+from .pricing import ENV_PRICES_FILE, PriceBook
 from .records import Usage
 from .transport import is_wrapped, transport_classes
 
@@ -75,7 +76,7 @@ def _build(
         raise ValueError("max_body_bytes must be >= 0")
     prices = options.get("prices")
     if prices is None:
-        prices = PriceBook.from_env()
+        prices = _default_prices()
     elif not isinstance(prices, PriceBook):
         prices = PriceBook(overrides=prices)
     inst = Instrumentation(
@@ -89,7 +90,7 @@ def _build(
     )
     sinks = []
     if options.get("metrics", True):
-        sinks.append(CallMetrics(meter_provider, per_chunk=bool(options.get("per_chunk_metrics", False))).record)
+        sinks.append(_call_metrics(meter_provider, bool(options.get("per_chunk_metrics", False))).record)
     monitor = options.get("monitor")
     if monitor is not None:
         sinks.append(monitor.record)
@@ -125,8 +126,34 @@ def instrument(
         patched = patch_all(_wrapper_instrumentation)
     if not patched:
         log.warning("routewatch: neither httpx nor httpx2 is installed; nothing to instrument")
-    # Loading the price table takes ~0.25 s; do it now, off the app's thread, not on its first call.
-    threading.Thread(target=_warm_prices, args=(inst.prices,), name="routewatch-prices", daemon=True).start()
+    if inst.prices not in _warmed:
+        # Loading the price table takes ~0.25 s; do it now, off the app's thread, not on its first call.
+        _warmed.add(inst.prices)
+        threading.Thread(target=_warm_prices, args=(inst.prices,), name="routewatch-prices", daemon=True).start()
+
+
+_warmed: weakref.WeakSet[PriceBook] = weakref.WeakSet()
+_default_books: dict[str | None, PriceBook] = {}
+_metrics_by_provider: dict[tuple[int, bool], tuple[Any, CallMetrics]] = {}
+
+
+def _default_prices() -> PriceBook:
+    """One book per price-override file, kept across re-instrumentation so its cache stays warm."""
+    key = os.environ.get(ENV_PRICES_FILE)
+    book = _default_books.get(key)
+    if book is None:
+        book = _default_books[key] = PriceBook.from_env()
+    return book
+
+
+def _call_metrics(meter_provider: Any, per_chunk: bool) -> CallMetrics:
+    """Instruments are created once per meter provider, as the SDK expects."""
+    key = (id(meter_provider), per_chunk)
+    found = _metrics_by_provider.get(key)
+    if found is None or found[0] is not meter_provider:
+        found = (meter_provider, CallMetrics(meter_provider, per_chunk=per_chunk))
+        _metrics_by_provider[key] = found
+    return found[1]
 
 
 def _warm_prices(prices: PriceBook) -> None:
