@@ -93,10 +93,12 @@ def _worker(config: str, base_url: str, calls: int, batch: int = 25) -> dict[str
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
     times: dict[str, dict[str, list[float]]] = {k: {"plain": [], "stream": []} for k in ("bare", config)}
+    cpu: dict[str, list[float]] = {"bare": [], config: []}  # process CPU seconds per call pair, per batch
     chunks = 0
 
     def run(kind: str, n: int, keep: bool) -> None:
         nonlocal chunks
+        cpu_start = time.process_time()
         for _ in range(n):
             t0 = time.perf_counter()
             client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
@@ -111,6 +113,8 @@ def _worker(config: str, base_url: str, calls: int, batch: int = 25) -> dict[str
                 times[kind]["plain"].append(t1 - t0)
                 times[kind]["stream"].append(t2 - t1)
                 chunks = count
+        if keep:
+            cpu[kind].append((time.process_time() - cpu_start) / n)
 
     run("bare", 30, keep=False)  # warm-up, both ways
     enable()
@@ -132,6 +136,8 @@ def _worker(config: str, base_url: str, calls: int, batch: int = 25) -> dict[str
         "plain_us": med[config]["plain"],
         "stream_us": med[config]["stream"],
         "chunks": chunks,
+        "bare_cpu_us": statistics.median(cpu["bare"]) * 1e6,
+        "cpu_us": statistics.median(cpu[config]) * 1e6,
     }
 
 
@@ -239,7 +245,7 @@ def main() -> None:
     sim = _start_simulator(port, args.tokens)
     base_url = f"http://127.0.0.1:{port}/v1"
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
-    diffs: dict[str, dict[str, list[float]]] = {c: {"plain": [], "stream": []} for c in configs}
+    diffs: dict[str, dict[str, list[float]]] = {c: {"plain": [], "stream": [], "cpu": []} for c in configs}
     try:
         for r in range(args.rounds):
             order = configs if r % 2 == 0 else list(reversed(configs))
@@ -248,6 +254,7 @@ def main() -> None:
                 results[config].append(res)
                 diffs[config]["plain"].append(res["plain_us"] - res["bare_plain_us"])
                 diffs[config]["stream"].append(res["stream_us"] - res["bare_stream_us"])
+                diffs[config]["cpu"].append(res["cpu_us"] - res["bare_cpu_us"])
                 print(f"round {r + 1}: {config:12s} +{diffs[config]['plain'][-1]:7.0f} us plain, "
                       f"+{diffs[config]['stream'][-1]:7.0f} us stream", file=sys.stderr, flush=True)  # fmt: skip
         memory = _stream_memory(base_url)
@@ -261,14 +268,19 @@ def main() -> None:
     chunks = every[0]["chunks"]
     print(f"\nopenai SDK chat calls on loopback, {args.rounds} rounds x {args.calls} calls, medians")
     print(f"bare SDK: {bare_plain:,.0f} us non-streamed, {bare_stream:,.0f} us streamed ({chunks} chunks)\n")
-    print(f"{'config':14s} {'added, plain':>14s} {'added, stream':>14s} {'per chunk*':>11s} {'ratio vs rw':>12s}")
+    bare_cpu = statistics.median(r["bare_cpu_us"] for r in every)
+    print(f"bare SDK CPU per (non-streamed + streamed) call pair: {bare_cpu:,.0f} us\n")
+    print(f"{'config':14s} {'added, plain':>14s} {'added, stream':>14s} {'per chunk*':>11s} "
+          f"{'added CPU/pair':>15s} {'plain vs rw':>12s}")  # fmt: skip
     rw_plain = statistics.median(diffs["routewatch"]["plain"]) if "routewatch" in diffs else None
     for config in configs:
         plain = statistics.median(diffs[config]["plain"])
         stream = statistics.median(diffs[config]["stream"])
         per_chunk = (stream - plain) / chunks if chunks else float("nan")
         ratio = f"{plain / rw_plain:.1f}x" if rw_plain and rw_plain > 0 else "-"
-        print(f"{config:14s} {plain:+13,.0f}us {stream:+13,.0f}us {per_chunk:+10.1f}us {ratio:>12s}")
+        added_cpu = statistics.median(diffs[config]["cpu"])
+        print(f"{config:14s} {plain:+13,.0f}us {stream:+13,.0f}us {per_chunk:+10.1f}us "
+              f"{added_cpu:+14,.0f}us {ratio:>12s}")  # fmt: skip
     print("* (streamed added - non-streamed added) / chunks")
     added = memory["routewatch"] - memory["bare"]
     print(f"\nmemory per in-flight stream: {memory['bare'] / 1024:.1f} KiB bare, "

@@ -8,7 +8,7 @@ See the README for the tour and `docs/` for the reference.
 
 from __future__ import annotations
 
-from .api import instrument, uninstrument, wrap_transport
+from .api import instrument, record_score, uninstrument, wrap_transport
 from .bus import add_listener, flush, remove_listener
 from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
 from .tags import tags
@@ -16,29 +16,43 @@ from .version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .drift import Alarm, DriftMonitor, MonitorConfig, StreamKey
     from .instrumentor import RouteWatchInstrumentor
 
 
+_DRIFT_NAMES = ("Alarm", "DriftMonitor", "MonitorConfig", "StreamKey")
+
+
 def __getattr__(name: str) -> object:
-    # Imported on first use: the OpenTelemetry instrumentation base is slow to import.
+    # Imported on first use: the instrumentation base and the drift engine are slow to import,
+    # and an app that only instruments needs neither.
     if name == "RouteWatchInstrumentor":
         from .instrumentor import RouteWatchInstrumentor
 
         return RouteWatchInstrumentor
+    if name in _DRIFT_NAMES:
+        from . import drift
+
+        return getattr(drift, name)
     raise AttributeError(f"module 'routewatch' has no attribute {name!r}")
 
 
 __all__ = [
+    "Alarm",
     "CallRecord",
+    "DriftMonitor",
+    "MonitorConfig",
     "RateLimits",
     "RequestFacts",
     "ResponseFacts",
     "RouteWatchInstrumentor",
+    "StreamKey",
     "Usage",
     "__version__",
     "add_listener",
     "flush",
     "instrument",
+    "record_score",
     "remove_listener",
     "tags",
     "uninstrument",

@@ -23,7 +23,7 @@ from .pricing import ENV_PRICES_FILE, PriceBook
 from .records import Usage
 from .transport import is_wrapped, transport_classes
 
-__all__ = ["current_instrumentation", "instrument", "uninstrument", "wrap_transport"]
+__all__ = ["current_instrumentation", "instrument", "record_score", "uninstrument", "wrap_transport"]
 
 log = logging.getLogger("routewatch")
 
@@ -33,6 +33,7 @@ _KNOWN_OPTIONS = {"include_usage", "max_body_bytes", "prices", "metrics", "monit
 
 _lock = threading.Lock()
 _active: Instrumentation | None = None
+_monitor: Any = None
 _default: Instrumentation | None = None
 
 
@@ -116,12 +117,13 @@ def instrument(
     histogram point costs several microseconds and a long stream has thousands of chunks),
     `monitor` (a drift monitor fed off the request path).
     """
-    global _active
+    global _active, _monitor
     with _lock:
         if _active is not None:
             return
         inst, sinks = _build(tracer_provider, meter_provider, providers, capture_content, options)
         _active = inst
+        _monitor = options.get("monitor")
         bus.set_sinks(sinks)
         patched = patch_all(_wrapper_instrumentation)
     if not patched:
@@ -165,9 +167,10 @@ def _warm_prices(prices: PriceBook) -> None:
 
 def uninstrument() -> None:
     """Remove the patch; calls already in flight still finish their spans. Idempotent."""
-    global _active
+    global _active, _monitor
     with _lock:
         unpatch_all()
+        _monitor = None
         if _active is not None:
             _active = None
             bus.set_sinks(())
@@ -187,3 +190,17 @@ def wrap_transport(transport: Any) -> Any:
         if isinstance(transport, lib.AsyncBaseTransport):
             return classes.async_transport(transport)
     raise TypeError(f"expected an httpx or httpx2 transport, got {type(transport).__name__}")
+
+
+def record_score(
+    score: float, *, response_id: str | None = None, call: Any = None, key: Any = None, monitor: Any = None
+) -> list[Any]:
+    """Attach a downstream score (user thumbs 0/1, an eval grade) to a call or a stream key.
+
+    Goes to `monitor`, else to the monitor given to `instrument(monitor=...)`. Returns any alarms.
+    """
+    target = monitor if monitor is not None else _monitor
+    if target is None:
+        raise RuntimeError("record_score needs a DriftMonitor: pass monitor= or instrument(monitor=...)")
+    return list(target.record_score(score, response_id=response_id, call=call, key=key))
+

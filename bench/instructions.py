@@ -1,0 +1,129 @@
+"""CPU work each instrumentation adds per call, counted in instructions: repeatable on a noisy machine.
+
+Wall-time medians on this shared 2-core machine move by hundreds of microseconds between runs
+(`bench/overhead.py` reports them). Instruction counts do not: valgrind's callgrind counts every
+instruction the client process executes, in every thread (span processors and routewatch's
+signal-bus worker included), whatever else the machine does. Each configuration runs twice, with
+`--short` and `--long` calls; the difference divided by the extra calls is the per-call count, with
+start-up and imports cancelled out. The simulator runs outside valgrind, in its own process.
+
+    python bench/instructions.py                         # all configurations, ~15 minutes
+    python bench/instructions.py --configs bare,routewatch --kinds plain
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import overhead as ov
+
+CONFIGS = ("bare", "httpx2", "openai-v2", "openllmetry", "routewatch")
+_REFS = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def _worker(config: str, base_url: str, calls: int, kind: str) -> None:
+    ov._providers()
+    if config != "bare":
+        enable, _ = ov._switch(config)
+        enable()
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    for _ in range(calls):
+        if kind == "plain":
+            client.chat.completions.create(model="gpt-4o-mini", messages=ov.MESSAGES)
+        else:
+            for _chunk in client.chat.completions.create(
+                model="gpt-4o-mini", messages=ov.MESSAGES, stream=True, stream_options={"include_usage": True}
+            ):
+                pass
+    if config == "routewatch":
+        import routewatch
+
+        routewatch.flush()
+
+
+def _count(config: str, base_url: str, calls: int, kind: str) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+            sys.executable, __file__, "--worker", config, "--base-url", base_url,
+            "--calls", str(calls), "--kinds", kind,
+        ]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    match = _REFS.search(out.stderr)
+    if out.returncode != 0 or match is None:
+        raise SystemExit(f"{config}/{kind} failed:\n{out.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--kinds", default="plain,stream")
+    parser.add_argument("--short", type=int, default=10)
+    parser.add_argument("--long", type=int, default=60)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=22)
+    parser.add_argument("--worker")
+    parser.add_argument("--base-url")
+    parser.add_argument("--calls", type=int)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.base_url, args.calls, args.kinds)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is needed: apt-get install valgrind")
+    configs = args.configs.split(",")
+    kinds = args.kinds.split(",")
+    port = ov._free_port()
+    sim = ov._start_simulator(port, args.tokens)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+            pass
+        jobs = [(c, k, n) for c in configs for k in kinds for n in (args.short, args.long)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            counts = dict(zip(jobs, pool.map(lambda j: _count(j[0], base_url, j[2], j[1]), jobs), strict=True))
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    extra = args.long - args.short
+    per_call = {
+        (c, k): (counts[(c, k, args.long)] - counts[(c, k, args.short)]) / extra for c in configs for k in kinds
+    }
+    print(f"instructions per openai SDK chat call (callgrind; {extra} calls; {time.monotonic() - started:.0f} s)\n")
+    print(f"{'config':14s}" + "".join(f" {k + ' total':>16s} {k + ' added':>14s}" for k in kinds))
+    for config in configs:
+        row = f"{config:14s}"
+        for kind in kinds:
+            total = per_call[(config, kind)]
+            added = total - per_call.get(("bare", kind), total)
+            row += f" {total / 1e6:15.2f}M {added / 1e6:+13.3f}M"
+        print(row)
+    if "routewatch" in configs and "bare" in configs:
+        print()
+        for kind in kinds:
+            rw = per_call[("routewatch", kind)] - per_call[("bare", kind)]
+            for config in configs:
+                if config in ("bare", "routewatch"):
+                    continue
+                other = per_call[(config, kind)] - per_call[("bare", kind)]
+                print(f"{kind}: {config} adds {other / rw:.2f}x the instructions routewatch adds" if rw > 0 else "")
+    os.environ.pop("_", None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""A bank of Bernoulli log-likelihood-ratio CUSUMs against a learned base rate, evaluated lazily.
+
+Between two events every statistic moves by a constant per update, so the bank does no work on a
+non-event: statistics are brought up to date at the next event (where an increase can cross its
+threshold) or at a precomputed index (where the improvement statistic, which rises on non-events,
+will cross, or where a block of counts completes). At 1 % base rate that is one real update in 100.
+
+The base rate is a Beta posterior: a prior of ``prior_n`` pseudo-updates at ``prior_rate`` plus
+decayed counts. New counts join it in blocks of ``block`` updates, one block late, so a change has
+``block`` to ``2 * block`` updates to be detected before it leaks into its own baseline. The CUSUMs
+use ``p0 = mean + uncertainty * sd`` of the posterior: a base rate seen in few events is taken as
+higher than it looks, which keeps early false alarms at the budget (a quiet warm-up followed by one
+error is just one small step).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Any
+
+from .calibration import threshold_for
+
+__all__: list[str] = []
+
+
+class _BernoulliBank:
+    """Members ``0..m-1`` test rate increases by ``ratios``; member ``m`` (if any) tests a decrease."""
+
+    __slots__ = (
+        "arl0", "base_e", "base_n", "blk_e", "blk_end", "block", "ci", "decay", "due", "last", "learning", "m",
+        "memory", "min_delta", "min_events", "p0", "prior_n", "prior_rate", "prev_e", "prev_n", "ratios",
+        "recovery_ratio", "size", "uncertainty", "v",
+    )  # fmt: skip
+    # Per member j of `size`: v[j] statistic, v[size+j] / v[2size+j] increment on an event / a
+    # non-event, v[3size+j] threshold; ci[j] update where the statistic was last zero, ci[size+j]
+    # events since then. Two compact arrays: no float objects, little memory per stream.
+
+    def __init__(
+        self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, arl0: float,
+        prior_rate: float, prior_n: float, uncertainty: float, block: int, memory: int, min_events: int,
+    ) -> None:  # fmt: skip
+        self.ratios = ratios
+        self.recovery_ratio = recovery_ratio
+        self.min_delta = min_delta
+        self.arl0 = arl0
+        self.prior_rate = prior_rate
+        self.prior_n = prior_n
+        self.uncertainty = uncertainty
+        self.block = block
+        self.memory = memory
+        self.min_events = min_events
+        self.m = len(ratios)
+        self.decay = max(0.0, 1.0 - block / memory)
+        size = self.size = self.m + (recovery_ratio is not None)
+        self.v = array("d", bytes(32 * size))
+        self.ci = array("q", bytes(16 * size))
+        self.base_e = self.base_n = 0.0
+        self.prev_e = self.prev_n = 0
+        self.blk_e = 0
+        self.blk_end = 0
+        self.last = 0
+        self.due = 0
+        self.p0 = prior_rate
+        self.learning = True
+
+    def member(self, j: int) -> tuple[float, float, int, int]:
+        """(statistic, threshold, update where it was last zero, events since then) of member ``j``."""
+        return self.v[j], self.v[3 * self.size + j], self.ci[j], self.ci[self.size + j]
+
+    # --- baseline -------------------------------------------------------------------------------------
+    def rate(self) -> tuple[float, float]:
+        """Posterior mean and standard deviation of the base rate."""
+        n = self.base_n + self.prior_n
+        mean = (self.base_e + self.prior_rate * self.prior_n) / n
+        return mean, math.sqrt(mean * (1.0 - mean) / (n + 1.0))
+
+    def set_base(self, events: float, trials: float, n: int) -> None:
+        """Replace the baseline counts, zero the statistics and start counting blocks at ``n``."""
+        self.base_e, self.base_n = float(events), float(trials)
+        self.prev_e = self.prev_n = self.blk_e = 0
+        self.blk_end = n + self.block
+        self.reset(n)
+
+    def reset(self, n: int) -> None:
+        """Zero the statistics at update ``n`` (the next regime starts at ``n + 1``)."""
+        size = self.size
+        for j in range(size):
+            self.v[j] = 0.0
+            self.ci[j] = n
+            self.ci[size + j] = 0
+        self.last = n
+        self._design()
+
+    def _design(self) -> None:
+        mean, sd = self.rate()
+        p0 = min(max(mean + self.uncertainty * sd, 1e-6), 0.5)
+        self.p0 = p0
+        arl_up = self.arl0 * self.m
+        v, size = self.v, self.size
+        for j, r in enumerate(self.ratios):
+            p1 = min(max(r * p0, p0 + self.min_delta), 0.999)
+            a = v[size + j] = math.log(p1 / p0)
+            v[2 * size + j] = math.log((1.0 - p1) / (1.0 - p0))
+            # at least min_events events since the change point are needed to cross
+            v[3 * size + j] = max(threshold_for(arl_up, p0=p0, p1=p1), (self.min_events - 1) * a + 1e-9)
+        if self.recovery_ratio is not None:
+            j = self.m
+            p0d = min(max(mean, 1e-6), 0.5)  # improvement judged against the plain mean
+            p1 = self.recovery_ratio * p0d
+            v[size + j] = math.log(p1 / p0d)
+            v[2 * size + j] = math.log((1.0 - p1) / (1.0 - p0d))
+            v[3 * size + j] = threshold_for(self.arl0, p0=p0d, p1=p1)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        due = self.blk_end
+        if self.recovery_ratio is not None:
+            j, v, size = self.m, self.v, self.size
+            cross = self.last + math.floor((v[3 * size + j] - v[j]) / v[2 * size + j]) + 1
+            due = min(due, max(cross, self.last + 1))
+        self.due = due
+
+    # --- updates --------------------------------------------------------------------------------------
+    def _advance(self, n: int) -> None:
+        """Bring statistics to update ``n`` assuming updates ``last+1 .. n`` were all non-events."""
+        gap = n - self.last
+        if gap <= 0:
+            return
+        v, ci, size = self.v, self.ci, self.size
+        for j in range(size):
+            s = v[j]
+            bj = v[2 * size + j]
+            if bj < 0.0:
+                if s == 0.0:
+                    continue
+                if s + bj * gap <= 0.0:
+                    ci[j] = self.last + math.ceil(s / -bj)
+                    ci[size + j] = 0
+                    v[j] = 0.0
+                else:
+                    v[j] = s + bj * gap
+            else:
+                v[j] = s + bj * gap
+        self.last = n
+
+    def event(self, n: int) -> int:
+        """Update ``n`` is an event. Returns the index of a member over its threshold, else -1."""
+        self._advance(n - 1)
+        v, ci, size = self.v, self.ci, self.size
+        hit = -1
+        best = 1.0
+        for j in range(size):
+            s = v[j] + v[size + j]
+            if s <= 0.0:
+                v[j] = 0.0
+                ci[j] = n
+                ci[size + j] = 0
+            else:
+                v[j] = s
+                ci[size + j] += 1
+                h = v[3 * size + j]
+                if j < self.m and s > h * best and ci[size + j] >= self.min_events:
+                    hit, best = j, s / h
+        self.last = n
+        self.blk_e += 1
+        if n >= self.blk_end:
+            self._roll(n)
+        else:
+            self._schedule()
+        return hit
+
+    def tick(self, n: int) -> int:
+        """Called when ``n >= due`` on a non-event: the improvement member may cross, a block may end."""
+        self._advance(n)
+        if n >= self.blk_end:
+            self._roll(n)
+        else:
+            self._schedule()
+        j = self.m
+        if self.recovery_ratio is not None and self.v[j] > self.v[3 * self.size + j]:
+            return j
+        return -1
+
+    def _roll(self, n: int) -> None:
+        if self.learning:
+            self.base_e = self.base_e * self.decay + self.prev_e
+            self.base_n = self.base_n * self.decay + self.prev_n
+            self.prev_e, self.prev_n = self.blk_e, self.block
+        else:
+            self.prev_e = self.prev_n = 0
+        self.blk_e = 0
+        self.blk_end = n + self.block
+        self._design()
+
+    # --- persistence ----------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "v": list(self.v[: self.size]), "ci": list(self.ci), "base": [self.base_e, self.base_n],
+            "prev": [self.prev_e, self.prev_n], "blk": [self.blk_e, self.blk_end], "last": self.last,
+            "learning": self.learning,
+        }  # fmt: skip
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        for j, s in enumerate(snap["v"]):
+            self.v[j] = float(s)
+        self.ci = array("q", (int(v) for v in snap["ci"]))
+        self.base_e, self.base_n = (float(v) for v in snap["base"])
+        self.prev_e, self.prev_n = (int(v) for v in snap["prev"])
+        self.blk_e, self.blk_end = (int(v) for v in snap["blk"])
+        self.last = int(snap["last"])
+        self.learning = bool(snap["learning"])
+        self._design()

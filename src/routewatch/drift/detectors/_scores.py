@@ -1,0 +1,53 @@
+"""Normal scores from a warm-up sample: a small table of quantile knots, evaluated by bisection.
+
+The knots are the sample's quantiles at the standard-normal probabilities of an even grid of scores
+(-clip .. clip). Interpolating between knots maps any continuous distribution onto N(0, 1) under the
+baseline, so a CUSUM calibrated for normal increments keeps its false-alarm rate on lognormal,
+bimodal or log-t data alike; values past the outer knots are clipped to +-clip (robust to outliers).
+Ties (integer token counts, a max-token cap, a constant price) get the middle score of their band.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Sequence
+
+__all__: list[str] = []
+
+GRID_STEP = 0.25
+
+
+def phi(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def build_knots(sample: Sequence[float], clip: float) -> array[float]:
+    """Knots of a sorted-able sample at scores ``-clip, -clip + GRID_STEP, ..., clip``."""
+    xs = sorted(sample)
+    size = round(2 * clip / GRID_STEP) + 1
+    out = array("d")
+    last = len(xs) - 1
+    for i in range(size):
+        pos = phi(-clip + i * GRID_STEP) * last
+        lo = int(pos)
+        hi = min(lo + 1, last)
+        out.append(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+    for i in range(1, size):  # interpolation rounding must not make knots decrease
+        if out[i] < out[i - 1]:
+            out[i] = out[i - 1]
+    return out
+
+
+def band_score(knots: array[float], u: float, j: int, clip: float) -> float:
+    """Score of a value equal to knots ``lo..j`` (a tie band): the middle of the band."""
+    lo = bisect_left(knots, u)
+    return -clip + (lo + j) * 0.5 * GRID_STEP
+
+
+def quantile_of(knots: array[float], z: float, clip: float) -> float:
+    """Inverse map: the value whose score is ``z`` (linear between knots)."""
+    pos = (min(max(z, -clip), clip) + clip) / GRID_STEP
+    lo = min(int(pos), len(knots) - 2)
+    return knots[lo] + (knots[lo + 1] - knots[lo]) * (pos - lo)

@@ -1,0 +1,500 @@
+"""Family 1: continuous, heavy-tailed, unit-bearing signals (latency, TTFT, cost, tokens, scores)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from array import array
+from bisect import bisect_right
+from functools import lru_cache
+from typing import Any, Literal
+
+from ._bank import _BernoulliBank
+from ._scores import GRID_STEP, band_score, build_knots, quantile_of
+from .base import Summary, Verdict, cohen_h, summarise
+from .calibration import arl0_for, threshold_for
+from .rates import _deep_size
+
+__all__ = ["LogScaleCUSUM"]
+
+_WATCH, _WARMUP, _COOLDOWN = 0, 1, 2
+_LOG_FLOOR = -745.0  # log of zero or negative values: below any real value, the same in every unit
+_F32_MAX = 3.0e38
+_Z95, _Z99 = 1.6448536269514722, 2.3263478740408408
+
+
+@lru_cache(maxsize=64)
+def _constants(
+    shifts: tuple[float, ...], recovery_shift: float, tail_quantile: float, fa_per_100k: float, halflife: float
+) -> tuple[float, ...]:
+    """Per-parameter constants, shared by every detector built with the same parameters (memory)."""
+    arl0 = arl0_for(fa_per_100k)
+    m = len(shifts) + 1  # hurting tests: shifts and the tail
+    k1 = shifts[0] / 2
+    k2 = shifts[-1] / 2 if len(shifts) > 1 else math.inf
+    kd = recovery_shift / 2
+    h1 = threshold_for(arl0 * m, k=k1)
+    h2 = threshold_for(arl0 * m, k=k2) if len(shifts) > 1 else math.inf
+    hd = threshold_for(arl0 * 2, k=kd)
+    return k1, k2, kd, h1, h2, hd, 0.5 * h1, 0.5 * hd, _probit(tail_quantile), math.log(2.0) / halflife, arl0 * m
+
+
+def _probit(p: float) -> float:
+    """Standard-normal quantile (bisection on erf; called only at construction)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+class LogScaleCUSUM:
+    """CUSUMs on normal scores of log values against a robust, slowly adapting baseline.
+
+    Values are log-transformed (``transform="identity"`` for scores that can be 0 or negative) and
+    mapped to normal scores through a table of quantiles of the first ``warm_up`` values (see
+    ``_scores``): heavy tails, bimodality and units no longer matter (seconds, milliseconds and USD
+    near 1e-3 give identical verdicts). On the scores run, in the hurting direction (``hurting``:
+    ``"up"`` for latency and cost, ``"down"`` for throughput and scores), one CUSUM per design shift
+    in ``shifts`` (standard deviations; the default pair is within a few percent of the best CUSUM
+    for every shift from 0.25 to 1.5 sd) and a Bernoulli CUSUM on exceedances of the baseline's
+    ``tail_quantile`` (a p99-only regression moves the mean too little to see); in the improving
+    direction one CUSUM of ``recovery_shift`` and the tail's improvement test give ``recovered``
+    verdicts. Thresholds are set from ``fa_per_100k`` (Bonferroni over each direction's tests).
+
+    The baseline's location follows the data with a ``halflife`` (in updates) while no alarm is open
+    and no statistic is past half its threshold, so diurnal cycles do not alarm but a regression is
+    not absorbed. An alarm needs ``persistence`` consecutive updates over threshold; after a verdict
+    the detector re-baselines on the new regime (the verdict's window plus ``cooldown`` updates),
+    keeping the pre-alarm baseline as the reference for recovery. ``effect_size``: mean shift of the
+    window in baseline standard deviations for shift tests, Cohen's h of the exceedance rate for the
+    tail test; signed, positive when values went up.
+
+    >>> import random
+    >>> rng = random.Random(3)
+    >>> det = LogScaleCUSUM()
+    >>> for i in range(1, 4001):
+    ...     scale = 1.0 if i <= 2000 else 1.5  # latency x1.5 from update 2001
+    ...     v = det.update(scale * rng.lognormvariate(0.0, 0.6))
+    ...     if v:
+    ...         print(v.kind, v.direction, v.index, v.change_index, v.detector, round(v.effect_size, 2))
+    alarm up 2045 2001 LogScaleCUSUM(shift=0.7) 0.75
+    """
+
+    __slots__ = (
+        "_alarm_off", "_alarm_tail", "_anchor", "_c1", "_c2", "_cd", "_change", "_clip", "_due", "_eta", "_eta_s", "_fired",
+        "_g1", "_gd", "_h1", "_h2", "_hd", "_in_alarm", "_k1", "_k2", "_kd", "_knots", "_log", "_mean",
+        "_n", "_n_base", "_off", "_over", "_phase", "_qs", "_ref", "_ri", "_ring", "_s1", "_s2", "_scale", "_sd",
+        "_sign", "_t", "_tail", "_tail_due", "_warm", "_zt", "clip", "cooldown", "fa_per_100k", "halflife",
+        "hurting", "persistence", "recovery_shift", "shifts", "tail_quantile", "tail_ratio", "transform",
+        "warm_up", "window",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        hurting: Literal["up", "down"] = "up",
+        transform: Literal["log", "identity"] = "log",
+        shifts: tuple[float, ...] = (0.3, 0.7),
+        recovery_shift: float = 0.5,
+        tail_quantile: float = 0.99,
+        tail_ratio: float = 2.0,
+        fa_per_100k: float = 1.0,
+        warm_up: int = 1000,
+        halflife: float = 1000.0,
+        persistence: int = 1,
+        cooldown: int = 100,
+        window: int = 64,
+        clip: float = 3.0,
+    ) -> None:
+        if hurting not in ("up", "down"):
+            raise ValueError(f"hurting must be 'up' or 'down', got {hurting!r}")
+        if transform not in ("log", "identity"):
+            raise ValueError(f"transform must be 'log' or 'identity', got {transform!r}")
+        if not 1 <= len(shifts) <= 2 or any(not (s > 0.0) for s in shifts):
+            raise ValueError(f"shifts must be one or two values > 0, got {shifts!r}")
+        if not recovery_shift > 0.0:
+            raise ValueError(f"recovery_shift must be > 0, got {recovery_shift!r}")
+        if not 0.5 < tail_quantile < 1.0 or not tail_ratio > 1.0:
+            raise ValueError("need 0.5 < tail_quantile < 1 and tail_ratio > 1")
+        arl0_for(fa_per_100k)
+        if warm_up < 20 or persistence < 1 or cooldown < 0 or window < 8 or not halflife > 0.0:
+            raise ValueError("need warm_up >= 20, persistence >= 1, cooldown >= 0, window >= 8, halflife > 0")
+        if not 1.0 <= clip <= 5.0 or round(2 * clip / GRID_STEP) != 2 * clip / GRID_STEP:
+            raise ValueError(f"clip must be a multiple of {GRID_STEP} in [1, 5], got {clip!r}")
+        self.hurting = hurting
+        self.transform = transform
+        self.shifts = tuple(sorted(float(s) for s in shifts))
+        self.recovery_shift = recovery_shift
+        self.tail_quantile = tail_quantile
+        self.tail_ratio = tail_ratio
+        self.fa_per_100k = fa_per_100k
+        self.warm_up = warm_up
+        self.halflife = halflife
+        self.persistence = persistence
+        self.cooldown = cooldown
+        self.window = window
+        self.clip = clip
+        self._reset()
+
+    def _reset(self) -> None:
+        self._sign = 1.0 if self.hurting == "up" else -1.0
+        self._log = self.transform == "log"
+        self._clip = self.clip
+        tail_p = 1.0 - self.tail_quantile
+        self._tail = _BernoulliBank(
+            (self.tail_ratio,), 0.5, 0.0, 1.0, tail_p, 100.0, 1.0, 1000, 50_000, 3,
+        )  # fmt: skip
+        self._design()
+        self._n = 0
+        self._t: float | None = None
+        self._phase = _WARMUP
+        self._due = self.warm_up
+        self._warm: array[float] = array("f")
+        self._ring: array[int] = array("h", bytes(2 * self.window))  # (y - anchor) * qs, int16
+        self._ri = 0
+        self._anchor = 0.0
+        self._qs = 1.0
+        self._knots: array[float] = array("d")
+        self._off = self._scale = self._eta_s = self._mean = 0.0
+        self._n_base = 0
+        self._s1 = self._s2 = self._sd = 0.0
+        self._c1 = self._c2 = self._cd = 0
+        self._over = 0
+        self._tail_due = 1 << 62
+        self._in_alarm = False
+        self._ref: tuple[float, float, int, float, float] | None = None  # off, mean, n, tail events, trials
+        self._alarm_off = self._alarm_tail = 0.0
+        self._fired = ""
+        self._change = 0
+
+    def _design(self) -> None:
+        (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._g1, self._gd, self._zt, self._eta,
+         self._tail.arl0) = _constants(
+            self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife
+        )  # fmt: skip
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "hurting": self.hurting, "transform": self.transform, "shifts": list(self.shifts),
+            "recovery_shift": self.recovery_shift, "tail_quantile": self.tail_quantile,
+            "tail_ratio": self.tail_ratio, "fa_per_100k": self.fa_per_100k, "warm_up": self.warm_up,
+            "halflife": self.halflife, "persistence": self.persistence, "cooldown": self.cooldown,
+            "window": self.window, "clip": self.clip,
+        }  # fmt: skip
+
+    def set_fa_rate(self, fa_per_100k: float) -> None:
+        """Change the false-alarm budget (e.g. when the number of live streams changes)."""
+        arl0_for(fa_per_100k)
+        self.fa_per_100k = fa_per_100k
+        self._design()
+        if self._phase != _WARMUP:
+            self._tail._advance(self._n)
+            self._tail._design()
+            self._tail_due = self._tail.due
+
+    # --- hot path -------------------------------------------------------------------------------------
+    def update(self, x: float, t: float | None = None) -> Verdict | None:
+        """Feed one value (NaN is ignored; with the log transform, values <= 0 rank below all others)."""
+        if x != x:
+            return None
+        n = self._n + 1
+        self._n = n
+        self._t = t
+        if self._log:
+            y = math.log(x) if x > 0.0 else _LOG_FLOOR
+        else:
+            y = x if -_F32_MAX < x < _F32_MAX else math.copysign(_F32_MAX, x)
+        if self._phase:
+            return self._slow(n, y)
+        ri = self._ri
+        self._ring[ri] = min(32767, max(-32767, int((y - self._anchor) * self._qs)))
+        ri += 1
+        self._ri = 0 if ri == self.window else ri
+        # normal score of y against the baseline
+        u = y - self._off
+        q = self._knots
+        i = bisect_right(q, u)
+        if 0 < i < len(q):
+            j = i - 1
+            qj = q[j]
+            if u != qj:
+                z = j * GRID_STEP - self._clip + GRID_STEP * (u - qj) / (q[i] - qj)
+            else:
+                z = band_score(q, u, j, self._clip)
+        elif i == 0:
+            z = -self._clip
+        else:
+            z = self._clip if u > q[-1] else band_score(q, u, len(q) - 1, self._clip)
+        zh = z * self._sign
+        s1 = self._s1 + zh - self._k1
+        if s1 < 0.0:
+            s1 = 0.0
+            self._c1 = n
+        self._s1 = s1
+        s2 = self._s2 + zh - self._k2
+        if s2 < 0.0:
+            s2 = 0.0
+            self._c2 = n
+        self._s2 = s2
+        sd = self._sd - zh - self._kd
+        if sd < 0.0:
+            sd = 0.0
+            self._cd = n
+        self._sd = sd
+        tail = -1
+        if zh > self._zt:
+            tail = self._tail.event(n)
+            self._tail_due = self._tail.due
+        elif n >= self._tail_due:
+            tail = self._tail.tick(n)
+            self._tail_due = self._tail.due
+        if s1 > self._h1 or s2 > self._h2 or sd > self._hd or tail >= 0:
+            verdict = self._crossed(n, tail)
+            if verdict is not None:
+                return verdict
+        elif self._over:
+            self._over = 0
+        if s1 < self._g1 and sd < self._gd:
+            self._off += self._eta_s * z
+            self._mean += self._eta * ((math.exp(y) if self._log else y) - self._mean)
+        return None
+
+    def _slow(self, n: int, y: float) -> Verdict | None:
+        if self._phase == _WARMUP:
+            self._warm.append(y)
+            if n >= self._due:
+                self._fit(n)
+            return None
+        self._push(y)
+        if n >= self._due:  # end of cooldown
+            self._rebaseline(n)
+        return None
+
+    def _push(self, y: float) -> None:
+        ri = self._ri
+        self._ring[ri] = min(32767, max(-32767, int((y - self._anchor) * self._qs)))
+        ri += 1
+        self._ri = 0 if ri == self.window else ri
+
+    def _fit(self, n: int) -> None:
+        warm = self._warm
+        self._knots = build_knots(warm, self.clip)
+        self._set_scale()
+        self._off = 0.0
+        self._anchor = quantile_of(self._knots, 0.0, self.clip)
+        self._qs = 1000.0 / self._scale if self._scale > 0.0 else 1000.0  # ring resolution: 0.001 sd
+        vals = [math.exp(v) for v in warm] if self._log else list(warm)
+        self._mean = math.fsum(vals) / len(vals)
+        self._n_base = len(warm)
+        self._warm = array("f")
+        self._tail.set_base(0.0, 0.0, n)
+        self._tail.base_e, self._tail.base_n = (1.0 - self.tail_quantile) * self.warm_up, float(self.warm_up)
+        self._tail._design()
+        self._tail_due = self._tail.due
+        self._restart(n)
+
+    def _set_scale(self) -> None:
+        q = self._knots
+        self._scale = (quantile_of(q, 1.0, self.clip) - quantile_of(q, -1.0, self.clip)) / 2.0
+        self._eta_s = self._eta * self._scale
+
+    def _restart(self, n: int) -> None:
+        self._s1 = self._s2 = self._sd = 0.0
+        self._c1 = self._c2 = self._cd = n
+        self._over = 0
+        self._phase = _WATCH
+
+    # --- verdicts -------------------------------------------------------------------------------------
+    def _crossed(self, n: int, tail: int) -> Verdict | None:
+        self._over += 1
+        if self._over < self.persistence and tail < 0:
+            return None
+        tb = self._tail
+        # hurting tests first, the one furthest past its threshold
+        best, which = 0.0, ""
+        for name, s, h in (("s1", self._s1, self._h1), ("s2", self._s2, self._h2)):
+            if s > h and s / h > best:
+                best, which = s / h, name
+        if tail == 0 and tb.v[0] / tb.v[3 * tb.size] > best:
+            which = "tail"
+        if not which:
+            which = "tail_down" if tail == 1 else "down"
+        if which == "tail" or which == "tail_down":
+            stat, thr, c, events = tb.member(tail)
+            rate = events / max(n - c, 1)
+            effect = self._sign * cohen_h(rate, tb.rate()[0])
+            label = f"LogScaleCUSUM(tail={self.tail_quantile:g})"
+        else:
+            c, stat, thr, k = {
+                "s1": (self._c1, self._s1, self._h1, self._k1),
+                "s2": (self._c2, self._s2, self._h2, self._k2),
+                "down": (self._cd, self._sd, self._hd, self._kd),
+            }[which]
+            mean_zh = stat / max(n - c, 1) + k
+            effect = self._sign * (-mean_zh if which == "down" else mean_zh)
+            label = f"LogScaleCUSUM(shift={2 * k:g})"
+        alarm = which in ("s1", "s2", "tail")
+        before = self._baseline_summary(self._off, self._mean, self._n_base)
+        after_values = self._recent(n - c)
+        reference = None
+        if alarm:
+            if self._ref is None:
+                self._ref = (self._off, self._mean, self._n_base, tb.base_e, tb.base_n)
+            self._in_alarm = True
+        elif self._in_alarm and self._ref is not None:
+            self._resolve(which, after_values)
+        if self._ref is not None:
+            reference = self._baseline_summary(self._ref[0], self._ref[1], self._ref[2])
+        verdict = Verdict(
+            kind="alarm" if alarm else "recovered",
+            direction="up" if (alarm == (self._sign > 0)) else "down",
+            index=n,
+            change_index=c + 1,
+            statistic=stat,
+            threshold=thr,
+            detector=label,
+            params=self.params,
+            before=before,
+            after=summarise((math.exp(v) for v in after_values) if self._log else after_values, n=n - c),
+            effect_size=effect,
+            in_alarm=self._in_alarm,
+            reference=reference,
+            t=self._t,
+        )
+        self._fired = which
+        self._change = c
+        self._phase = _COOLDOWN
+        self._due = n + max(self.cooldown, 1)
+        return verdict
+
+    def _resolve(self, which: str, window: list[float]) -> None:
+        """An improvement while an alarm is open: closed if nearer the reference than the alarm level."""
+        assert self._ref is not None
+        if which == "down":
+            level = statistics.median(window) - self._knots[len(self._knots) // 2]
+            back = abs(level - self._ref[0]) < abs(level - self._alarm_off)
+        else:
+            ref_rate = (self._ref[3] + self._tail.prior_rate * self._tail.prior_n) / (self._ref[4] + self._tail.prior_n)
+            rate = self._exceed_rate(window, self._ref[0])
+            lr = math.log(max(rate, 1e-4))
+            back = abs(lr - math.log(ref_rate)) < abs(lr - math.log(max(self._alarm_tail, 1e-4)))
+        if back:
+            self._in_alarm = False
+            self._ref = None
+
+    def _rebaseline(self, n: int) -> None:
+        """End of cooldown: move the baseline to the new regime (window since the change + cooldown)."""
+        window = self._recent(n - self._change)
+        median_now = self._knots[len(self._knots) // 2] + self._off
+        delta = statistics.median(window) - median_now
+        if abs(delta) > 2.0 * 1.25 * self._scale / math.sqrt(len(window)):
+            self._off += delta
+        tb = self._tail
+        if self._fired in ("tail", "tail_down"):
+            exceed = self._exceed_rate(window, self._off) * len(window)
+            tb.set_base(exceed, float(len(window)), n)
+        else:
+            tb.reset(n)
+        self._tail_due = tb.due
+        if self._in_alarm and self._fired in ("s1", "s2", "tail"):
+            self._alarm_off = self._off
+            self._alarm_tail = tb.rate()[0]
+        self._n_base = len(window)
+        vals = [math.exp(v) for v in window] if self._log else window
+        self._mean = math.fsum(vals) / len(vals)
+        self._restart(n)
+
+    def _exceed_rate(self, window: list[float], off: float) -> float:
+        """Share of ``window`` past the tail quantile of the baseline located at ``off``."""
+        if self._sign > 0:
+            cut = quantile_of(self._knots, self._zt, self.clip) + off
+            return sum(1 for v in window if v > cut) / len(window)
+        cut = quantile_of(self._knots, -self._zt, self.clip) + off
+        return sum(1 for v in window if v < cut) / len(window)
+
+    def _recent(self, m: int) -> list[float]:
+        """The last ``min(m, window)`` transformed values, oldest first."""
+        m = max(1, min(m, self.window))
+        ring, ri, w, a, qs = self._ring, self._ri, self.window, self._anchor, self._qs
+        return [a + ring[(ri - m + i) % w] / qs for i in range(m)]
+
+    def _inverse(self, y: float) -> float:
+        return math.exp(y) if self._log else y
+
+    def _baseline_summary(self, off: float, mean: float, n: int) -> Summary:
+        q, c = self._knots, self.clip
+        return Summary(
+            n, mean, self._inverse(quantile_of(q, 0.0, c) + off), self._inverse(quantile_of(q, _Z95, c) + off),
+            self._inverse(quantile_of(q, _Z99, c) + off),
+        )  # fmt: skip
+
+    # --- status and persistence -----------------------------------------------------------------------
+    @property
+    def in_alarm(self) -> bool:
+        return self._in_alarm
+
+    def state(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "detector": "LogScaleCUSUM",
+            "n": self._n,
+            "phase": ("watch", "warm_up", "cooldown")[self._phase],
+            "warm_up_progress": min(1.0, self._n / self.warm_up),
+            "in_alarm": self._in_alarm,
+        }
+        if self._phase != _WARMUP:
+            b = self._baseline_summary(self._off, self._mean, self._n_base)
+            self._tail._advance(self._n)
+            status["baseline"] = {
+                "mean": b.mean, "p50": b.p50, "p95": b.p95, "p99": b.p99, "log_sd": self._scale,
+                "tail_rate": self._tail.rate()[0],
+            }  # fmt: skip
+            status["statistics"] = {
+                "shift_up": [self._s1, self._h1], "shift_up_large": [self._s2, self._h2],
+                "improve": [self._sd, self._hd], "tail": list(self._tail.member(0)[:2]),
+            }  # fmt: skip
+        return status
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "detector": "LogScaleCUSUM", "params": self.params, "n": self._n, "t": self._t,
+            "phase": self._phase, "due": self._due, "warm": list(self._warm), "ring": list(self._ring),
+            "ri": self._ri, "anchor": self._anchor, "qs": self._qs, "knots": list(self._knots), "off": self._off, "mean": self._mean,
+            "n_base": self._n_base, "s": [self._s1, self._s2, self._sd], "c": [self._c1, self._c2, self._cd],
+            "over": self._over, "tail": self._tail.snapshot(), "in_alarm": self._in_alarm,
+            "ref": None if self._ref is None else list(self._ref), "alarm": [self._alarm_off, self._alarm_tail],
+            "fired": self._fired, "change": self._change,
+        }  # fmt: skip
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        if snap.get("detector") != "LogScaleCUSUM":
+            raise ValueError("not a LogScaleCUSUM snapshot")
+        self._n, self._t, self._phase, self._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
+        self._warm = array("f", snap["warm"])
+        self._ring = array("h", snap["ring"])
+        self._ri = int(snap["ri"])
+        self._anchor, self._qs = float(snap["anchor"]), float(snap["qs"])
+        self._knots = array("d", snap["knots"])
+        if self._knots:
+            self._set_scale()
+        self._off, self._mean, self._n_base = float(snap["off"]), float(snap["mean"]), int(snap["n_base"])
+        self._s1, self._s2, self._sd = (float(v) for v in snap["s"])
+        self._c1, self._c2, self._cd = (int(v) for v in snap["c"])
+        self._over = int(snap["over"])
+        if self._phase != _WARMUP:
+            self._tail.restore(snap["tail"])
+            self._tail_due = self._tail.due
+        self._in_alarm = bool(snap["in_alarm"])
+        ref = snap["ref"]
+        self._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
+        self._alarm_off, self._alarm_tail = (float(v) for v in snap["alarm"])
+        self._fired, self._change = str(snap["fired"]), int(snap["change"])
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes held (the object, its arrays, the tail test and the floats in them)."""
+        return _deep_size(self)

@@ -1,0 +1,292 @@
+"""Family 2: rates of 0/1 outcomes (errors, rate limits, quality verdicts) with low base rates."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Literal
+
+from ._bank import _BernoulliBank
+from .base import Summary, Verdict, cohen_h
+from .calibration import arl0_for
+
+__all__ = ["BernoulliCUSUM"]
+
+_WARMUP, _WATCH, _COOLDOWN = 0, 1, 2
+
+
+def _bern_summary(n: int, p: float) -> Summary:
+    return Summary(n, p, float(p > 0.5), float(p > 0.05), float(p > 0.01))
+
+
+class BernoulliCUSUM:
+    """Bernoulli CUSUM bank for a rate of 0/1 outcomes, self-calibrated to a false-alarm budget.
+
+    Each member accumulates the log-likelihood ratio of ``p1 = ratio * p0`` against the base rate
+    ``p0`` and alarms over a threshold set from ``fa_per_100k`` (see :mod:`.calibration`); the bank
+    of ratios ``(2, 4)`` is close to the best CUSUM for any increase from x1.6 to x10. ``p0`` is a
+    Beta posterior (``prior_rate``, ``prior_n``) updated after ``warm_up`` and then in delayed blocks
+    while no alarm is open, taken at ``uncertainty`` standard deviations above its mean, so a quiet
+    warm-up does not turn the first error into an alarm. An alarm needs ``min_events`` events since
+    the estimated change point. After an alarm the rate of the new regime (the alarm's window plus
+    ``cooldown`` updates) becomes the baseline, the old one is kept as the reference, and a member
+    testing ``recovery_ratio * p0`` reports improvements as ``recovered`` verdicts (``in_alarm``
+    false once the rate is closer to the reference than to the alarmed level). ``hurting="down"``
+    watches the rate of zeros instead (a pass rate that falls). ``effect_size``: Cohen's h.
+
+    ``update`` costs almost nothing on a non-event: statistics are evaluated lazily (see ``_bank``).
+
+    >>> import random
+    >>> rng = random.Random(7)
+    >>> det = BernoulliCUSUM()
+    >>> for i in range(1, 6001):
+    ...     v = det.update(float(rng.random() < (0.02 if i <= 2000 else 0.06)))
+    ...     if v:
+    ...         print(v.kind, v.direction, v.index, v.change_index, round(v.before.mean, 3), round(v.after.mean, 3))
+    alarm up 2318 2023 0.021 0.068
+    """
+
+    __slots__ = (
+        "_alarm_rate", "_bank", "_due", "_events", "_flip", "_in_alarm", "_n", "_phase", "_phase_e", "_phase_n",
+        "_ref", "_t", "_window", "block", "cooldown", "fa_per_100k", "hurting", "memory", "min_delta",
+        "min_events", "prior_n", "prior_rate", "ratios", "recovery_ratio", "uncertainty", "warm_up",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        ratios: tuple[float, ...] = (2.0, 4.0),
+        recovery_ratio: float = 0.5,
+        hurting: Literal["up", "down"] = "up",
+        fa_per_100k: float = 1.0,
+        warm_up: int = 1000,
+        prior_rate: float = 0.01,
+        prior_n: float = 100.0,
+        uncertainty: float = 1.0,
+        min_delta: float = 0.002,
+        min_events: int = 3,
+        cooldown: int = 200,
+        block: int = 500,
+        memory: int = 50_000,
+    ) -> None:
+        if not ratios or any(not (r > 1.0) for r in ratios):
+            raise ValueError(f"ratios must be non-empty and > 1, got {ratios!r}")
+        if not 0.0 < recovery_ratio < 1.0:
+            raise ValueError(f"recovery_ratio must be in (0, 1), got {recovery_ratio!r}")
+        if hurting not in ("up", "down"):
+            raise ValueError(f"hurting must be 'up' or 'down', got {hurting!r}")
+        arl0_for(fa_per_100k)
+        if warm_up < 1 or cooldown < 0 or min_events < 1 or block < 1 or memory < block:
+            raise ValueError("need warm_up >= 1, cooldown >= 0, min_events >= 1, 1 <= block <= memory")
+        if not 0.0 < prior_rate < 1.0 or prior_n <= 0.0 or uncertainty < 0.0 or min_delta < 0.0:
+            raise ValueError("need 0 < prior_rate < 1, prior_n > 0, uncertainty >= 0, min_delta >= 0")
+        self.ratios = ratios if all(type(r) is float for r in ratios) else tuple(float(r) for r in ratios)
+        self.recovery_ratio = recovery_ratio
+        self.hurting = hurting
+        self.fa_per_100k = fa_per_100k
+        self.warm_up = warm_up
+        self.prior_rate = prior_rate
+        self.prior_n = prior_n
+        self.uncertainty = uncertainty
+        self.min_delta = min_delta
+        self.min_events = min_events
+        self.cooldown = cooldown
+        self.block = block
+        self.memory = memory
+        self._reset()
+
+    def _reset(self) -> None:
+        self._bank = _BernoulliBank(
+            self.ratios, self.recovery_ratio, self.min_delta, arl0_for(self.fa_per_100k), self.prior_rate,
+            self.prior_n, self.uncertainty, self.block, self.memory, self.min_events,
+        )  # fmt: skip
+        self._flip = self.hurting == "down"
+        self._n = 0
+        self._events = 0  # all events seen (warm-up and cooldown counts are differences of it)
+        self._phase = _WARMUP
+        self._phase_n = 0  # update index where the phase started
+        self._phase_e = 0  # events before the phase started
+        self._due = self.warm_up
+        self._in_alarm = False
+        self._ref: tuple[float, float] | None = None  # pre-alarm baseline counts (events, trials)
+        self._alarm_rate = 0.0
+        self._window: tuple[int, int] = (0, 0)  # (events, updates) of the regime that ends the cooldown
+        self._t: float | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "ratios": list(self.ratios), "recovery_ratio": self.recovery_ratio, "hurting": self.hurting,
+            "fa_per_100k": self.fa_per_100k, "warm_up": self.warm_up, "prior_rate": self.prior_rate,
+            "prior_n": self.prior_n, "uncertainty": self.uncertainty, "min_delta": self.min_delta,
+            "min_events": self.min_events, "cooldown": self.cooldown, "block": self.block, "memory": self.memory,
+        }  # fmt: skip
+
+    def set_fa_rate(self, fa_per_100k: float) -> None:
+        """Change the false-alarm budget (e.g. when the number of live streams changes)."""
+        self._bank.arl0 = arl0_for(fa_per_100k)
+        self.fa_per_100k = fa_per_100k
+        self._bank._advance(self._n)
+        self._bank._design()
+
+    # --- hot path -------------------------------------------------------------------------------------
+    def update(self, x: float, t: float | None = None) -> Verdict | None:
+        """Feed one outcome (1 = event, e.g. an error; NaN is ignored)."""
+        if x != x:
+            return None
+        n = self._n + 1
+        self._n = n
+        self._t = t
+        if (x == 0.0) is self._flip:
+            self._events += 1
+            return self._event(n)
+        if n < self._due:
+            return None
+        return self._tick(n)
+
+    def _event(self, n: int) -> Verdict | None:
+        if self._phase == _WATCH:
+            j = self._bank.event(n)
+            self._due = self._bank.due
+            return self._verdict(j, n) if j >= 0 else None
+        if n >= self._due:
+            return self._tick(n)
+        return None
+
+    def _tick(self, n: int) -> Verdict | None:
+        if self._phase == _WATCH:
+            j = self._bank.tick(n)
+            self._due = self._bank.due
+            return self._verdict(j, n) if j >= 0 else None
+        events, trials = self._events - self._phase_e, n - self._phase_n
+        if self._phase == _WARMUP:
+            self._bank.set_base(events, trials, n)
+        else:  # end of cooldown: the new regime's rate is the baseline
+            self._bank.set_base(self._window[0] + events, self._window[1] + trials, n)
+        self._bank.learning = True
+        self._phase = _WATCH
+        self._due = self._bank.due
+        return None
+
+    # --- verdicts -------------------------------------------------------------------------------------
+    def _verdict(self, j: int, n: int) -> Verdict:
+        bank = self._bank
+        up = j < bank.m
+        stat, thr, c, ev = bank.member(j)
+        m_after = n - c
+        base_mean, _ = bank.rate()
+        after_rate = ev / m_after
+        before = _bern_summary(int(bank.base_n), base_mean)
+        after = _bern_summary(m_after, after_rate)
+        reference = None if self._ref is None else self._summary_counts(*self._ref)
+        if up:
+            if not self._in_alarm:
+                self._ref = (bank.base_e, bank.base_n)
+                reference = self._summary_counts(*self._ref)
+            self._in_alarm = True
+            self._alarm_rate = after_rate
+            kind: Literal["alarm", "recovered"] = "alarm"
+        else:
+            kind = "recovered"
+            if self._in_alarm and self._ref is not None:
+                ref_mean = (self._ref[0] + self.prior_rate * self.prior_n) / (self._ref[1] + self.prior_n)
+                lr = math.log(max(after_rate, 1e-6))
+                if abs(lr - math.log(max(ref_mean, 1e-6))) < abs(lr - math.log(max(self._alarm_rate, 1e-6))):
+                    self._in_alarm = False
+                    self._ref = None
+        rising = up != self._flip  # direction of the signal's values
+        verdict = Verdict(
+            kind=kind,
+            direction="up" if rising else "down",
+            index=n,
+            change_index=c + 1,
+            statistic=stat,
+            threshold=thr,
+            detector=f"BernoulliCUSUM(ratio={self.ratios[j] if up else self.recovery_ratio:g})",
+            params=self.params,
+            before=self._values(before),
+            after=self._values(after),
+            effect_size=cohen_h(self._values(after).mean, self._values(before).mean),
+            in_alarm=self._in_alarm,
+            reference=None if reference is None else self._values(reference),
+            t=self._t,
+        )
+        # re-baseline: the new regime is measured over the window and a cooldown, without learning
+        self._window = (ev, m_after)
+        bank.learning = False
+        bank.reset(n)
+        self._phase, self._phase_n, self._phase_e = _COOLDOWN, n, self._events
+        self._due = n + max(self.cooldown, 1)
+        return verdict
+
+    def _summary_counts(self, events: float, trials: float) -> Summary:
+        mean = (events + self.prior_rate * self.prior_n) / (trials + self.prior_n)
+        return _bern_summary(int(trials), mean)
+
+    def _values(self, s: Summary) -> Summary:
+        """A summary of events as a summary of the signal's values (flipped when zeros are events)."""
+        return _bern_summary(s.n, 1.0 - s.mean) if self._flip else s
+
+    # --- status and persistence -----------------------------------------------------------------------
+    @property
+    def in_alarm(self) -> bool:
+        return self._in_alarm
+
+    def state(self) -> dict[str, Any]:
+        bank = self._bank
+        bank._advance(self._n)
+        mean, sd = bank.rate()
+        return {
+            "detector": "BernoulliCUSUM",
+            "n": self._n,
+            "phase": ("warm_up", "watch", "cooldown")[self._phase],
+            "warm_up_progress": min(1.0, self._n / self.warm_up),
+            "baseline": {"rate": mean, "sd": sd, "p0_used": bank.p0, "n": bank.base_n},
+            "statistics": [dict(zip(("s", "h"), bank.member(j)[:2])) for j in range(bank.size)],
+            "in_alarm": self._in_alarm,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "detector": "BernoulliCUSUM", "params": self.params, "bank": self._bank.snapshot(), "n": self._n,
+            "events": self._events, "phase": [self._phase, self._phase_n, self._phase_e], "due": self._due,
+            "in_alarm": self._in_alarm, "ref": None if self._ref is None else list(self._ref),
+            "alarm_rate": self._alarm_rate, "window": list(self._window), "t": self._t,
+        }  # fmt: skip
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        if snap.get("detector") != "BernoulliCUSUM":
+            raise ValueError("not a BernoulliCUSUM snapshot")
+        self._bank.restore(snap["bank"])
+        self._n, self._events, self._due = int(snap["n"]), int(snap["events"]), int(snap["due"])
+        self._phase, self._phase_n, self._phase_e = (int(v) for v in snap["phase"])
+        self._in_alarm = bool(snap["in_alarm"])
+        ref = snap["ref"]
+        self._ref = None if ref is None else (float(ref[0]), float(ref[1]))
+        self._alarm_rate = float(snap["alarm_rate"])
+        self._window = (int(snap["window"][0]), int(snap["window"][1]))
+        self._t = snap["t"]
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes held (objects, lists and the floats in them)."""
+        return _deep_size(self)
+
+
+def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    seen = set() if seen is None else seen
+    if id(obj) in seen or isinstance(obj, (type, bool)) or obj is None:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, (list, tuple, set)):
+        size += sum(_deep_size(v, seen) for v in obj)
+    elif isinstance(obj, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if hasattr(obj, name):
+                size += _deep_size(getattr(obj, name), seen)
+    if hasattr(obj, "__dict__"):
+        size += _deep_size(vars(obj), seen)
+    return size

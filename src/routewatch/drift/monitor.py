@@ -1,0 +1,348 @@
+"""`DriftMonitor`: per-stream detector sets, fed raw values or whole `CallRecord`s, raising `Alarm`s.
+
+One detector per (stream key, signal), created on first use from the detector registry, so a
+stream costs only what it uses. Keys are capped (least recently seen evicted, counted). A peer
+view marks alarms raised while most streams moved the same way as a traffic shift. Thread-safe:
+one lock around detector updates (river-style detectors have one owner at a time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..records import CallRecord
+from .alarm import Alarm, SignalStats, StreamKey
+from .detectors import SIGNALS, Verdict, make_detector
+from .explain import explain, severity
+from .quality import ChangeTracker, quality_verdicts
+from .sinks import default_sinks
+
+__all__ = ["DriftMonitor", "MonitorConfig"]
+
+log = logging.getLogger("routewatch.drift")
+
+AlarmCallback = Callable[[Alarm], Any]
+_MAX_REMEMBERED_RESPONSES = 10_000
+
+
+class MonitorConfig(BaseModel):
+    """How a `DriftMonitor` is set up; the defaults are meant for production."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_streams: int = Field(default=2_000, ge=1, description="Stream keys tracked at once (LRU beyond).")
+    dimensions: tuple[str, ...] = Field(default=(), description="Tags that split streams, e.g. ('tenant',).")
+    max_values_per_dimension: int = Field(default=50, ge=1, description="Distinct tag values before '_other'.")
+    false_alarms_per_100k: float = Field(
+        default=1.0, gt=0, description="Budget per stream and signal: false alarms per 100,000 calls."
+    )
+    signals: tuple[str, ...] | None = Field(default=None, description="Signals to watch; None watches all.")
+    detector_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    peer_fraction: float = Field(default=0.6, gt=0, le=1, description="Share of streams moving together = shift.")
+    peer_min_streams: int = Field(default=3, ge=2, description="Streams needed before the peer view applies.")
+    peer_window_s: float = Field(default=600.0, gt=0, description="How recent a peer's alarm must be.")
+    change_events: bool = Field(default=True, description="Report model, fingerprint and shape changes.")
+
+
+class _Stream:
+    __slots__ = ("detectors", "n", "open")
+
+    def __init__(self) -> None:
+        self.detectors: dict[str, Any] = {}
+        self.n = 0
+        self.open: dict[str, tuple[float, str]] = {}  # signal -> (when, direction) of an open alarm
+
+
+class DriftMonitor:
+    """Watches every stream's signals and raises explained alarms and recoveries."""
+
+    def __init__(
+        self, config: MonitorConfig | None = None, *, meter_provider: Any = None, sinks: Iterable[Any] | None = None
+    ) -> None:
+        """`sinks` replace the default ones (a log record, the `routewatch.drift.alarms` counter, an
+        event on the current span); `subscribe` adds callbacks on top."""
+        self.config = config or MonitorConfig()
+        self._streams: OrderedDict[StreamKey, _Stream] = OrderedDict()
+        self._callbacks: tuple[AlarmCallback, ...] = tuple(default_sinks(meter_provider) if sinks is None else sinks)
+        self._lock = threading.RLock()
+        self._changes = ChangeTracker(max_keys=self.config.max_streams)
+        self._dimension_values: dict[str, set[str]] = {}
+        self._by_response_id: OrderedDict[str, StreamKey] = OrderedDict()
+        self.evicted_streams = 0
+        self.callback_errors = 0
+        self.alarms_raised = 0
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def observe(
+        self, key: StreamKey | tuple[str, ...], signal: str, value: float, timestamp: float | None = None
+    ) -> list[Alarm]:
+        """Feed one raw value of one signal (latency-type values in seconds, rates as 0/1)."""
+        if signal not in SIGNALS:
+            raise ValueError(f"unknown signal {signal!r}; known: {', '.join(sorted(SIGNALS))}")
+        stream_key = StreamKey.of(key)
+        if self.config.signals is not None and signal not in self.config.signals:
+            return []
+        now = time.time() if timestamp is None else timestamp
+        with self._lock:
+            alarm = self._update(stream_key, signal, float(value), now)
+        if alarm is None:
+            return []
+        self._dispatch(alarm)
+        return [alarm]
+
+    def record(self, call: CallRecord) -> list[Alarm]:
+        """Fan one finished call out to all the signals it carries."""
+        key = self.key_for(call)
+        if call.response_id:
+            with self._lock:
+                self._by_response_id[call.response_id] = key
+                if len(self._by_response_id) > _MAX_REMEMBERED_RESPONSES:
+                    self._by_response_id.popitem(last=False)
+        now = call.start_time_unix_nano / 1e9 + call.duration_s
+        alarms: list[Alarm] = []
+        for signal, value in self.signals_of(call):
+            if self.config.signals is None or signal in self.config.signals:
+                with self._lock:
+                    alarm = self._update(key, signal, value, now)
+                if alarm is not None:
+                    alarms.append(alarm)
+        if self.config.change_events:
+            with self._lock:
+                events = self._changes.events(key, call)
+            for event in events:
+                alarms.append(self._change_alarm(key, event.kind, event.before, event.after, now))
+        for alarm in alarms:
+            self._dispatch(alarm)
+        return alarms
+
+    def record_score(
+        self, score: float, *, response_id: str | None = None, call: CallRecord | None = None,
+        key: StreamKey | tuple[str, ...] | None = None, timestamp: float | None = None,
+    ) -> list[Alarm]:  # fmt: skip
+        """A downstream score (user thumbs as 0/1, an eval grade in [0, 1]) for a call or a stream.
+
+        Name the call by its `CallRecord` or its provider response id (remembered for the last
+        10,000 calls), or name the stream `key` directly. Falling scores raise alarms.
+        """
+        if call is not None:
+            stream_key = self.key_for(call)
+        elif response_id is not None:
+            with self._lock:
+                found = self._by_response_id.get(response_id)
+            if found is None:
+                raise KeyError(f"no recent call with response id {response_id!r}")
+            stream_key = found
+        elif key is not None:
+            stream_key = StreamKey.of(key)
+        else:
+            raise ValueError("record_score needs a call, a response_id or a key")
+        return self.observe(stream_key, "score", score, timestamp)
+
+    def key_for(self, call: CallRecord) -> StreamKey:
+        extra: list[tuple[str, str]] = []
+        for name in self.config.dimensions:
+            value = call.tag(name)
+            if value is not None:
+                extra.append((name, self._admit(name, value)))
+        model = call.request_model or call.response_model or "unknown"
+        return StreamKey(call.provider, model, call.operation, tuple(extra))
+
+    @staticmethod
+    def signals_of(call: CallRecord) -> Iterable[tuple[str, float]]:
+        """(signal, value) pairs for one call. Latency-type signals only from successful calls."""
+        yield "error", float(not call.ok)
+        yield "rate_limited", float(call.rate_limited)
+        yield "server_error", float(call.server_error)
+        if call.ok:
+            yield "latency", call.duration_s
+            if call.time_to_first_chunk_s is not None:
+                yield "ttft", call.time_to_first_chunk_s
+            if call.chunk_intervals_s:
+                yield "tpot", sum(call.chunk_intervals_s) / len(call.chunk_intervals_s)
+            if call.output_tokens_per_s is not None:
+                yield "tokens_per_s", call.output_tokens_per_s
+            if call.usage.output_tokens is not None:
+                yield "output_tokens", float(call.usage.output_tokens)
+            if call.cost_usd is not None and call.cost_usd > 0:
+                yield "cost", call.cost_usd
+        for signal, verdict in quality_verdicts(call).items():
+            yield signal, float(verdict)
+
+    # --- outputs --------------------------------------------------------------------------------------
+    def subscribe(self, callback: AlarmCallback) -> None:
+        """Call `callback(alarm)` for every alarm and recovery (exceptions are logged, not raised)."""
+        self._callbacks = (*self._callbacks, callback)
+
+    def unsubscribe(self, callback: AlarmCallback) -> None:
+        self._callbacks = tuple(c for c in self._callbacks if c is not callback)
+
+    def state(self) -> dict[str, Any]:
+        """Per stream: calls seen, open alarms, and each detector's baseline and status."""
+        with self._lock:
+            return {
+                key.label(): {
+                    "key": key.as_dict(),
+                    "calls": stream.n,
+                    "open_alarms": {s: d for s, (_, d) in stream.open.items()},
+                    "signals": {signal: det.state() for signal, det in stream.detectors.items()},
+                }
+                for key, stream in self._streams.items()
+            }
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able detector state, so a restarted process keeps its baselines."""
+        with self._lock:
+            return {
+                "version": 1,
+                "streams": [
+                    {
+                        "key": key.as_dict(),
+                        "n": stream.n,
+                        "open": {s: list(v) for s, v in stream.open.items()},
+                        "detectors": {signal: det.snapshot() for signal, det in stream.detectors.items()},
+                    }
+                    for key, stream in self._streams.items()
+                ],
+            }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load a `snapshot()`; unknown versions raise ValueError, nothing half-loaded."""
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported drift snapshot version {data.get('version')!r}")
+        streams: OrderedDict[StreamKey, _Stream] = OrderedDict()
+        for item in data["streams"]:
+            k = item["key"]
+            key = StreamKey(k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
+            stream = _Stream()
+            stream.n = int(item["n"])
+            stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()}
+            for signal, snap in item["detectors"].items():
+                detector = self._new_detector(signal)
+                detector.restore(snap)
+                stream.detectors[signal] = detector
+            streams[key] = stream
+        with self._lock:
+            self._streams = streams
+
+    # --- internals ----------------------------------------------------------------------------------
+    def _new_detector(self, signal: str) -> Any:
+        overrides = dict(self.config.detector_overrides.get(signal, {}))
+        overrides.setdefault("fa_per_100k", self.config.false_alarms_per_100k)
+        return make_detector(signal, **overrides)
+
+    def _stream(self, key: StreamKey) -> _Stream:
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream()
+            if len(self._streams) > self.config.max_streams:
+                self._streams.popitem(last=False)
+                self.evicted_streams += 1
+        else:
+            self._streams.move_to_end(key)
+        return stream
+
+    def _admit(self, name: str, value: str) -> str:
+        seen = self._dimension_values.setdefault(name, set())
+        if value in seen:
+            return value
+        if len(seen) >= self.config.max_values_per_dimension:
+            return "_other"
+        seen.add(value)
+        return value
+
+    def _update(self, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
+        stream = self._stream(key)
+        detector = stream.detectors.get(signal)
+        if detector is None:
+            detector = stream.detectors[signal] = self._new_detector(signal)
+        if signal == "error":
+            stream.n += 1
+        verdict: Verdict | None = detector.update(value, now)
+        if verdict is None:
+            return None
+        was_open = signal in stream.open
+        if verdict.kind == "alarm":
+            stream.open[signal] = (now, verdict.direction)
+        elif not verdict.in_alarm:
+            stream.open.pop(signal, None)
+        return self._alarm(key, signal, verdict, now, back_to_baseline=was_open and not verdict.in_alarm)
+
+    def _peers_moving(self, key: StreamKey, signal: str, direction: str, now: float) -> tuple[int, int]:
+        """(streams with an open alarm on `signal` in `direction` recently, streams watching `signal`)."""
+        moving = watching = 0
+        for other_key, other in self._streams.items():
+            if other_key.operation != key.operation or signal not in other.detectors:
+                continue
+            watching += 1
+            opened = other.open.get(signal)
+            if opened is not None and opened[1] == direction and now - opened[0] <= self.config.peer_window_s:
+                moving += 1
+        return moving, watching
+
+    def _alarm(self, key: StreamKey, signal: str, verdict: Verdict, now: float, back_to_baseline: bool) -> Alarm:
+        """`back_to_baseline`: a recovery that closes an open alarm (else it is improvement evidence)."""
+        reference = verdict.reference if verdict.kind == "recovered" and verdict.reference is not None else None
+        before = _stats(reference or verdict.before)
+        after = _stats(verdict.after)
+        shift = False
+        kind = "recovered" if back_to_baseline else ("improved" if verdict.kind == "recovered" else "alarm")
+        text = explain(kind, signal, key.label(), verdict.direction, before, after)
+        if verdict.kind == "alarm":
+            moving, watching = self._peers_moving(key, signal, verdict.direction, now)
+            if watching >= self.config.peer_min_streams and moving / watching >= self.config.peer_fraction:
+                shift = True
+                text += (
+                    f"; {moving} of {watching} streams moved the same way at once, so this looks like a "
+                    "traffic shift rather than this provider regressing"
+                )
+        self.alarms_raised += 1
+        return Alarm(
+            kind=verdict.kind,
+            stream_key=key.as_dict(),
+            signal=signal,
+            direction=verdict.direction,
+            detector=verdict.detector,
+            parameters=dict(verdict.params),
+            detected_at=datetime.fromtimestamp(now, tz=timezone.utc),
+            change_index=verdict.change_index,
+            calls_since_change=(verdict.index - verdict.change_index) if verdict.change_index is not None else None,
+            before=before,
+            after=after,
+            effect_size=verdict.effect_size,
+            severity="info" if verdict.kind == "recovered" else severity(signal, before, after),
+            traffic_shift=shift,
+            explanation=text,
+        )
+
+    def _change_alarm(self, key: StreamKey, kind: str, before: str, after: str, now: float) -> Alarm:
+        what = {
+            "model_mismatch": f"{key.label()} answered with model {after!r} instead of the requested {before!r}",
+            "fingerprint_changed": f"system fingerprint of {key.label()} changed from {before} to {after}",
+            "shape_changed": f"response shape of {key.label()} changed: fields removed {before}, added {after}",
+        }[kind]
+        return Alarm(
+            kind="change", stream_key=key.as_dict(), signal=kind, direction="changed", detector="change_tracker",
+            detected_at=datetime.fromtimestamp(now, tz=timezone.utc), severity="info", explanation=what,
+        )  # fmt: skip
+
+    def _dispatch(self, alarm: Alarm) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(alarm)
+            except Exception:
+                self.callback_errors += 1
+                log.warning("routewatch drift callback %r failed", callback, exc_info=True)
+
+
+def _stats(summary: Any) -> SignalStats | None:
+    if summary is None:
+        return None
+    return SignalStats(n=int(summary.n), mean=summary.mean, p50=summary.p50, p95=summary.p95, p99=summary.p99)

@@ -1,0 +1,218 @@
+"""DriftMonitor: raw values and CallRecords in, explained alarms and recoveries out."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+
+from factories import make_record
+from routewatch.drift import Alarm, DriftMonitor, MonitorConfig, StreamKey, WebhookSink
+
+FAST = {"warm_up": 300}
+CONFIG = MonitorConfig(detector_overrides={s: FAST for s in ("latency", "error", "score", "ttft")})
+
+
+def lognormal_latency(rng: random.Random, median: float, n: int) -> list[float]:
+    return [median * rng.lognormvariate(0, 0.4) for _ in range(n)]
+
+
+def feed(monitor: DriftMonitor, key, signal: str, values: list[float]) -> list[Alarm]:
+    alarms: list[Alarm] = []
+    for i, value in enumerate(values):
+        alarms += monitor.observe(key, signal, value, timestamp=1_700_000_000 + i)
+    return alarms
+
+
+def test_latency_doubling_raises_one_explained_alarm() -> None:
+    rng = random.Random(1)
+    monitor = DriftMonitor(CONFIG, sinks=[])
+    key = ("anthropic", "claude-haiku-4-5")
+    assert feed(monitor, key, "latency", lognormal_latency(rng, 1.8, 600)) == []
+    alarms = feed(monitor, key, "latency", lognormal_latency(rng, 3.6, 300))
+    assert len(alarms) >= 1
+    alarm = alarms[0]
+    assert (alarm.kind, alarm.signal, alarm.direction) == ("alarm", "latency", "up")
+    assert alarm.stream_key["provider"] == "anthropic"
+    assert alarm.before.p95 < alarm.after.p95
+    assert alarm.explanation.startswith("p95 latency of anthropic/claude-haiku-4-5 rose from")
+    assert "over the last" in alarm.explanation
+    assert alarm.calls_since_change is not None and alarm.calls_since_change < 300
+    json.loads(alarm.model_dump_json())  # leaves the process as JSON
+
+
+def test_recovery_closes_the_alarm_with_a_recovered_event() -> None:
+    rng = random.Random(2)
+    monitor = DriftMonitor(CONFIG, sinks=[])
+    key = ("openai", "gpt-4o-mini")
+    feed(monitor, key, "latency", lognormal_latency(rng, 0.5, 600))
+    assert any(a.kind == "alarm" for a in feed(monitor, key, "latency", lognormal_latency(rng, 1.5, 300)))
+    assert monitor.state()["openai/gpt-4o-mini"]["open_alarms"] == {"latency": "up"}
+    after = feed(monitor, key, "latency", lognormal_latency(rng, 0.5, 1500))
+    assert [a.kind for a in after][-1:] == ["recovered"]
+    assert "back at its baseline" in after[-1].explanation
+    assert monitor.state()["openai/gpt-4o-mini"]["open_alarms"] == {}
+
+
+def test_unit_free_milliseconds_and_seconds_agree() -> None:
+    def indices(scale: float) -> list[int]:
+        rng = random.Random(3)
+        monitor = DriftMonitor(CONFIG, sinks=[])
+        values = [v * scale for v in lognormal_latency(rng, 0.8, 600) + lognormal_latency(rng, 1.6, 300)]
+        return [a.change_index for a in feed(monitor, ("p", "m"), "latency", values)]
+
+    assert indices(1.0) == indices(1000.0)
+
+
+def test_unknown_signal_and_bad_key_are_rejected() -> None:
+    monitor = DriftMonitor(sinks=[])
+    with pytest.raises(ValueError, match="unknown signal"):
+        monitor.observe(("p", "m"), "vibes", 1.0)
+    with pytest.raises(ValueError, match="stream key"):
+        monitor.observe("p/m", "latency", 1.0)  # type: ignore[arg-type]
+
+
+def test_record_fans_a_call_out_to_its_signals() -> None:
+    monitor = DriftMonitor(sinks=[])
+    monitor.record(make_record(stream=True, time_to_first_chunk_s=0.2, chunk_intervals_s=(0.01, 0.02)))
+    signals = set(monitor.state()["openai/gpt-4o-mini"]["signals"])
+    assert {"error", "rate_limited", "server_error", "latency", "ttft", "tpot", "output_tokens"} <= signals
+    assert {"refusal", "truncated", "empty"} <= signals
+
+
+def test_failed_calls_feed_error_signals_not_latency() -> None:
+    monitor = DriftMonitor(sinks=[])
+    monitor.record(make_record(error_type="overloaded_error", status_code=529))
+    signals = set(monitor.state()["openai/gpt-4o-mini"]["signals"])
+    assert "latency" not in signals and {"error", "server_error"} <= signals
+
+
+def test_model_substitution_is_reported_as_a_change_event() -> None:
+    seen: list[Alarm] = []
+    monitor = DriftMonitor(sinks=[seen.append])
+    monitor.record(make_record(response_model="gpt-3.5-turbo"))
+    (event,) = seen
+    assert event.kind == "change" and event.signal == "model_mismatch"
+    assert "instead of the requested" in event.explanation
+
+
+def test_all_streams_moving_together_is_flagged_as_a_traffic_shift() -> None:
+    rng = random.Random(4)
+    monitor = DriftMonitor(CONFIG, sinks=[])
+    keys = [("openai", "a"), ("anthropic", "b"), ("gcp.gemini", "c")]
+    for key in keys:
+        feed(monitor, key, "latency", lognormal_latency(rng, 1.0, 600))
+    alarms: list[Alarm] = []
+    for _ in range(300):  # everyone slows down together, interleaved
+        for key in keys:
+            alarms += monitor.observe(key, "latency", 2.5 * rng.lognormvariate(0, 0.4))
+    first = [a for a in alarms if a.kind == "alarm"]
+    assert len(first) == 3
+    assert first[-1].traffic_shift is True
+    assert "traffic shift" in first[-1].explanation
+
+
+def test_snapshot_and_restore_keep_baselines() -> None:
+    rng = random.Random(5)
+    original = DriftMonitor(CONFIG, sinks=[])
+    feed(original, ("p", "m"), "latency", lognormal_latency(rng, 1.0, 600))
+    restored = DriftMonitor(CONFIG, sinks=[])
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    tail = lognormal_latency(rng, 2.0, 200)
+    assert [a.change_index for a in feed(original, ("p", "m"), "latency", tail)] == [
+        a.change_index for a in feed(restored, ("p", "m"), "latency", tail)
+    ]
+    with pytest.raises(ValueError, match="version"):
+        restored.restore({"version": 99})
+
+
+def test_stream_keys_are_capped() -> None:
+    monitor = DriftMonitor(MonitorConfig(max_streams=5), sinks=[])
+    for i in range(20):
+        monitor.observe((f"p{i}", "m"), "error", 0.0)
+    assert len(monitor.state()) == 5 and monitor.evicted_streams == 15
+
+
+def test_dimensions_split_streams_by_tag() -> None:
+    monitor = DriftMonitor(MonitorConfig(dimensions=("tenant",)), sinks=[])
+    monitor.record(make_record(tags=(("tenant", "acme"),)))
+    monitor.record(make_record(tags=(("tenant", "globex"),)))
+    assert sorted(monitor.state()) == [
+        "openai/gpt-4o-mini [tenant=acme]",
+        "openai/gpt-4o-mini [tenant=globex]",
+    ]
+
+
+def test_scores_by_response_id_and_a_failing_callback_is_contained() -> None:
+    def broken(alarm: Alarm) -> None:
+        raise RuntimeError("boom")
+
+    monitor = DriftMonitor(sinks=[broken])
+    monitor.record(make_record(response_id="resp_42"))
+    monitor.record_score(1.0, response_id="resp_42")
+    assert "score" in monitor.state()["openai/gpt-4o-mini"]["signals"]
+    with pytest.raises(KeyError):
+        monitor.record_score(1.0, response_id="never-seen")
+    monitor.record(make_record(response_model="other-model"))  # a change event reaches the broken sink
+    assert monitor.callback_errors == 1
+
+
+def test_default_sinks_count_log_and_add_a_span_event(caplog: pytest.LogCaptureFixture) -> None:
+    reader = InMemoryMetricReader()
+    monitor = DriftMonitor(meter_provider=MeterProvider(metric_readers=[reader]))
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("request") as span, caplog.at_level("INFO", logger="routewatch.drift"):
+        monitor.record(make_record(response_model="other-model"))
+    assert [e.name for e in span.events] == ["routewatch.drift.alarm"]
+    assert "instead of the requested" in caplog.text
+    points = [
+        p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "routewatch.drift.alarms"
+        for p in m.data.data_points
+    ]
+    assert sum(p.value for p in points) == 1
+
+
+def test_webhook_sink_posts_json_and_retries() -> None:
+    received: list[dict] = []
+    failures = [1]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            if failures[0]:
+                failures[0] -= 1
+                self.send_response(500)
+            else:
+                received.append(json.loads(body))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/hook", backoff_s=0.01)
+        DriftMonitor(sinks=[sink]).record(make_record(response_model="other-model"))
+        sink.close(timeout_s=10)
+    finally:
+        server.shutdown()
+    assert len(received) == 1 and received[0]["kind"] == "change"
+    assert sink.sent == 1 and sink.failed == 0
+
+
+def test_stream_key_accepts_tuples() -> None:
+    assert StreamKey.of(("openai", "gpt-4o")) == StreamKey("openai", "gpt-4o", "chat")
+    assert StreamKey.of(("openai", "text-embedding-3", "embeddings")).operation == "embeddings"
