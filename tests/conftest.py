@@ -89,6 +89,18 @@ def simulator() -> Iterator[Any]:
         yield sim
 
 
+@pytest.fixture
+def mapped(telemetry: Telemetry, simulator: Any) -> Telemetry:
+    """Instrumentation re-done with the simulator's /v1 routes named the `openai` provider."""
+    routewatch.uninstrument()
+    routewatch.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        providers={simulator.url + "/v1": "openai"},
+    )
+    return telemetry
+
+
 @pytest.fixture(autouse=True)
 def _no_sdk_native_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The anthropic SDK traces itself whenever a tracer provider exists; tests opt in explicitly."""

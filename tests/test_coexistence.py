@@ -12,20 +12,7 @@ import openai
 import pytest
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 
-import routewatch
-
 CHAT = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def mapped(telemetry, simulator):
-    routewatch.uninstrument()
-    routewatch.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        providers={simulator.url + "/v1": "openai"},
-    )
-    return telemetry
 
 
 @pytest.fixture

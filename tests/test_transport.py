@@ -32,18 +32,6 @@ def _openai_url(sim_url: str) -> str:
     return sim_url + "/v1/chat/completions"
 
 
-@pytest.fixture
-def mapped(telemetry, sim_url):
-    """Instrumentation re-done with the simulator mapped as the `openai` provider."""
-    routewatch.uninstrument()
-    routewatch.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        providers={sim_url + "/v1": "openai"},
-    )
-    return telemetry
-
-
 def recording_transport(lib):
     """A transport that keeps a copy of every body chunk the network delivered."""
 

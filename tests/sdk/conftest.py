@@ -69,3 +69,18 @@ def span_text() -> Callable[[list[ReadableSpan]], str]:
         return json.dumps(parts)
 
     return _text
+
+
+@pytest.fixture
+def tel(instrument, sim):
+    """Instrumented, with the simulator's /v1 routes named the `openai` provider."""
+    return instrument(providers={sim.url + "/v1": "openai"})
+
+
+@pytest.fixture
+def client(sim):
+    """A sync openai client on the simulator, no retries."""
+    import openai
+
+    with openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0) as c:
+        yield c

@@ -22,17 +22,6 @@ CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.syste
 
 
 @pytest.fixture
-def tel(instrument, sim):
-    return instrument(providers={sim.url + "/v1": "openai"})
-
-
-@pytest.fixture
-def client(sim):
-    with openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
 def listen():
     """`listen(fn)`: add a listener for this test only."""
     added = []

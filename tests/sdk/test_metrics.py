@@ -25,17 +25,6 @@ COST = "routewatch.client.cost"
 UNPRICED = "routewatch.client.unpriced_calls"
 
 
-@pytest.fixture
-def tel(instrument, sim):
-    return instrument(providers={sim.url + "/v1": "openai"})
-
-
-@pytest.fixture
-def client(sim):
-    with openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0) as c:
-        yield c
-
-
 def _chat(client, model: str = MODEL, **extra):
     return client.chat.completions.create(model=model, messages=MESSAGES, **extra)
 

@@ -43,17 +43,6 @@ SCHEMA_FORMAT = {
 
 
 @pytest.fixture
-def tel(instrument, sim):
-    return instrument(providers={sim.url + "/v1": "openai"})
-
-
-@pytest.fixture
-def client(sim):
-    with openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
 async def aclient(sim):
     async with openai.AsyncOpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0) as c:
         yield c
