@@ -7,17 +7,20 @@ import threading
 
 import pytest
 
+from factories import make_record
 from routewatch.bus import SignalBus
+
+RECORDS = [make_record(response_id=f"r{i}") for i in range(100)]
 
 
 def test_listeners_receive_records_in_order_after_flush() -> None:
     bus = SignalBus()
     seen: list[object] = []
     bus.add_listener(seen.append)
-    for i in range(100):
-        bus.publish(i)  # type: ignore[arg-type]
+    for record in RECORDS:
+        bus.publish(record)
     assert bus.flush(5)
-    assert seen == list(range(100))
+    assert seen == RECORDS
 
 
 def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
@@ -29,9 +32,9 @@ def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFi
 
     bus.add_listener(broken)
     bus.add_listener(seen.append)
-    bus.publish("r")  # type: ignore[arg-type]
+    bus.publish(RECORDS[0])
     assert bus.flush(5)
-    assert seen == ["r"] and bus.listener_errors == 1
+    assert seen == [RECORDS[0]] and bus.listener_errors == 1
     assert "listener" in caplog.text
 
 
@@ -39,8 +42,8 @@ def test_full_queue_drops_and_counts_instead_of_blocking() -> None:
     bus = SignalBus(max_queue=10)
     gate = threading.Event()
     bus.add_listener(lambda record: gate.wait(5))
-    for i in range(50):
-        bus.publish(i)  # type: ignore[arg-type]
+    for record in RECORDS[:50]:
+        bus.publish(record)
     assert bus.dropped >= 39  # the worker holds at most one record while the queue is full
     gate.set()
     assert bus.flush(5)
@@ -51,8 +54,36 @@ def test_remove_listener_stops_delivery() -> None:
     seen: list[object] = []
     bus.add_listener(seen.append)
     bus.remove_listener(seen.append)
-    bus.publish("r")  # type: ignore[arg-type]
+    bus.publish(RECORDS[0])
     assert bus.flush(5) and seen == []
+
+
+def test_completions_run_on_the_worker_and_their_records_are_delivered() -> None:
+    bus = SignalBus()
+    seen: list[object] = []
+    threads: list[str] = []
+    bus.add_listener(seen.append)
+
+    def completion():
+        threads.append(threading.current_thread().name)
+        return RECORDS[1]
+
+    bus.complete(completion)
+    assert bus.flush(5)
+    assert seen == [RECORDS[1]] and threads == ["routewatch-signal-bus"]
+
+
+def test_completions_are_never_dropped_a_full_queue_runs_them_inline() -> None:
+    bus = SignalBus(max_queue=1)
+    gate = threading.Event()
+    bus.add_listener(lambda record: gate.wait(5))
+    bus.publish(RECORDS[0])  # occupies the worker
+    bus.publish(RECORDS[1])  # fills the queue
+    ran: list[str] = []
+    bus.complete(lambda: ran.append(threading.current_thread().name) or RECORDS[2])
+    assert ran == [threading.current_thread().name] and bus.inline_completions == 1
+    gate.set()
+    assert bus.flush(5)
 
 
 def test_bad_queue_size_is_rejected() -> None:

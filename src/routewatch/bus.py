@@ -1,12 +1,16 @@
-"""SignalBus: hands finished calls to metrics and listeners on one worker thread, off the request path.
+"""SignalBus: finishes calls and hands them to metrics and listeners on one worker thread.
 
-The caller's thread only appends to a C-implemented queue (about a microsecond); a full queue drops
-the record and counts it instead of blocking. Listener errors are logged and counted, never raised.
-The worker starts lazily and is re-created after `fork()`.
+The caller's thread only appends to a C-implemented queue (about a microsecond). Two kinds of work
+arrive: finished `CallRecord`s (delivered to sinks and listeners; dropped and counted when the queue
+is full) and *completions*, the rest of a call's work (parse the body, build its record, end its
+span), which are never dropped: with the queue full they run on the caller's thread instead, so no
+span is ever left open. Listener errors are logged and counted, never raised. The worker starts
+lazily, is re-created after `fork()`, and is drained at interpreter exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -21,6 +25,7 @@ __all__ = ["SignalBus", "add_listener", "bus", "flush", "remove_listener"]
 log = logging.getLogger("routewatch")
 
 Listener = Callable[[CallRecord], Any]
+Completion = Callable[[], "CallRecord | None"]
 _STOP = object()
 
 
@@ -33,6 +38,8 @@ class SignalBus:
         self.max_queue = max_queue
         self.dropped = 0
         self.listener_errors = 0
+        self.inline_completions = 0
+        self._atexit_registered = False
         self._listeners: tuple[Listener, ...] = ()
         self._sinks: tuple[Callable[[CallRecord], None], ...] = ()
         self._lock = threading.Lock()
@@ -71,6 +78,18 @@ class SignalBus:
         if self._thread is None:
             self._start()
 
+    def complete(self, completion: Completion) -> None:
+        """Run `completion()` on the worker (or right here when the queue is full), then deliver the
+        record it returns. Never blocks, never raises."""
+        q = self._queue
+        if q.qsize() >= self.max_queue:
+            self.inline_completions += 1
+            self._run_completion(completion, deliver=False)
+            return
+        q.put(completion)
+        if self._thread is None:
+            self._start()
+
     # --- worker -------------------------------------------------------------------------------------
     def _start(self) -> None:
         with self._lock:
@@ -78,6 +97,11 @@ class SignalBus:
                 thread = threading.Thread(target=self._run, name="routewatch-signal-bus", daemon=True)
                 thread.start()
                 self._thread = thread
+                if not self._atexit_registered:
+                    # Registered now, after the app set up its OpenTelemetry providers, so it runs
+                    # before their own exit handlers flush the spans this worker ends.
+                    atexit.register(self.flush, 2.0)
+                    self._atexit_registered = True
 
     def _run(self) -> None:
         q = self._queue
@@ -87,8 +111,24 @@ class SignalBus:
                 return
             if isinstance(item, threading.Event):
                 item.set()
-                continue
-            self._deliver(item)
+            elif isinstance(item, CallRecord):
+                self._deliver(item)
+            else:
+                self._run_completion(item, deliver=True)
+
+    def _run_completion(self, completion: Completion, deliver: bool) -> None:
+        try:
+            record = completion()
+        except Exception:
+            self.listener_errors += 1
+            log.warning("routewatch: finishing a call failed; the app was not affected", exc_info=True)
+            return
+        if record is None:
+            return
+        if deliver:
+            self._deliver(record)
+        else:
+            self.publish(record)
 
     def _deliver(self, record: CallRecord) -> None:
         for fn in (*self._sinks, *self._listeners):

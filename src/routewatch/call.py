@@ -41,8 +41,8 @@ class Call:
 
     __slots__ = (
         "_body", "_body_size", "_decoder", "_events", "_finished", "_first_out", "_framer", "_inst", "_intervals",
-        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_stream_parser", "_t_headers", "_undecodable",
-        "facts", "host", "own_span", "parser", "port", "rate_limits", "retry_count", "route", "span", "start_ns",
+        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_raw_headers", "_stream_parser", "_t_headers",
+        "_undecodable", "facts", "host", "own_span", "parser", "port", "retry_count", "route", "span", "start_ns",
         "start_perf", "status_code", "tags",
     )  # fmt: skip
 
@@ -64,7 +64,7 @@ class Call:
         self.start_ns = time.time_ns()
         self.start_perf = time.perf_counter()
         self.status_code: int | None = None
-        self.rate_limits = RateLimits()
+        self._raw_headers: Any = None
         self._t_headers: float | None = None
         self._mode = _BODY
         self._framer: SSEFramer | NDJSONFramer | None = None
@@ -88,7 +88,7 @@ class Call:
         self._t_headers = time.perf_counter()
         self.status_code = status_code
         try:
-            self.rate_limits = self._inst.rate_limits(headers.raw)
+            self._raw_headers = headers.raw  # read off the request path, at completion
             encoding = headers.get("content-encoding")
             if encoding:
                 self._use_decoder(encoding)
@@ -143,27 +143,43 @@ class Call:
 
     # --- the end ----------------------------------------------------------------------------------
     def finish(self, how: str, exc: BaseException | None = None) -> None:
-        """`how`: "read" (body exhausted), "closed" (closed or dropped early), "failed" (exception)."""
+        """`how`: "read" (body exhausted), "closed" (closed or dropped early), "failed" (exception).
+
+        Only the clock is read here. Parsing, pricing, the record and the span's end run on the
+        signal-bus worker, while the app gets on with its work; a span that belongs to another
+        instrumentation is enriched right away instead, before its owner ends it.
+        """
         with self._lock:
             if self._finished:
                 return
             self._finished = True
+        end = time.perf_counter()
+        if self.own_span:
+            self._inst.bus.complete(lambda: self._complete(how, exc, end))
+        else:
+            record = self._complete(how, exc, end)
+            if record is not None:
+                self._inst.publish(record)
+
+    def _complete(self, how: str, exc: BaseException | None, end: float) -> CallRecord | None:
         try:
-            self._finish(how, exc)
+            record = self._record(how, exc, end)
+            self._close_span(record, exc, end)
+            return record
         except Exception:
             self._inst.internal_error("finishing a call")
             if self.own_span:
                 with contextlib.suppress(Exception):
                     self.span.end()
+            return None
 
-    def _finish(self, how: str, exc: BaseException | None) -> None:
-        end = time.perf_counter()
+    def _record(self, how: str, exc: BaseException | None, end: float) -> CallRecord:
         facts = self._response_facts(how)
         error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
         usage = Usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
         price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
         ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
-        record = CallRecord(
+        return CallRecord(
             provider=self.route.provider, operation=self.route.operation, api=self.route.api,
             request_model=self.facts.model, response_model=facts.response_model,
             server_address=self.host, server_port=self.port, start_time_unix_nano=self.start_ns,
@@ -174,12 +190,13 @@ class Call:
             cost_usd=price.usd, priced=price.priced,
             output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
-            retry_count=self.retry_count, rate_limits=self.rate_limits, tags=self.tags,
+            retry_count=self.retry_count, rate_limits=self._rate_limits(), tags=self.tags,
             request=self.facts, response=facts, **_span_ids(self.span),
             span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
-        self._close_span(record, exc, end)
-        self._inst.publish(record)
+
+    def _rate_limits(self) -> RateLimits:
+        return RateLimits() if self._raw_headers is None else self._inst.rate_limits(self._raw_headers)
 
     def _response_facts(self, how: str) -> ResponseFacts:
         if self._undecodable:
