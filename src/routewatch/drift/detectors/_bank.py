@@ -6,8 +6,9 @@ threshold) or at a precomputed index (where the improvement statistic, which ris
 will cross, or where a block of counts completes). At 1 % base rate that is one real update in 100.
 
 The base rate is a Beta posterior: a prior of ``prior_n`` pseudo-updates at ``prior_rate`` plus
-decayed counts. New counts join it in blocks of ``block`` updates, one block late, so a change has
-``block`` to ``2 * block`` updates to be detected before it leaks into its own baseline. The CUSUMs
+decayed counts. New counts join it in blocks of ``block`` updates, one block late (and, with a
+``gate``, only blocks that ended with every increase statistic below ``gate`` times its threshold),
+so a change under way does not leak into the baseline it is measured against. The CUSUMs
 use ``p0 = mean + uncertainty * sd`` of the posterior: a base rate seen in few events is taken as
 higher than it looks, which keeps early false alarms at the budget (a quiet warm-up followed by one
 error is just one small step).
@@ -23,27 +24,58 @@ from .calibration import threshold_for
 
 __all__: list[str] = []
 
+_SHARED: dict[float, float] = {}
+
+
+def shared(x: float) -> float:
+    """One float object per value across all detectors (thousands of streams hold the same constants)."""
+    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x
+
 
 class _BernoulliBank:
     """Members ``0..m-1`` test rate increases by ``ratios``; member ``m`` (if any) tests a decrease."""
 
     __slots__ = (
-        "arl0", "base_e", "base_n", "blk_e", "blk_end", "block", "ci", "decay", "due", "last", "learning", "m",
-        "memory", "min_delta", "min_events", "p0", "prior_n", "prior_rate", "prev_e", "prev_n", "ratios",
-        "recovery_ratio", "size", "uncertainty", "v",
+        "arl0",
+        "base_e",
+        "base_n",
+        "blk_e",
+        "blk_end",
+        "block",
+        "decay",
+        "due",
+        "gate",
+        "last",
+        "learning",
+        "m",
+        "memory",
+        "min_delta",
+        "min_events",
+        "p0",
+        "prev_e",
+        "prev_n",
+        "prior_n",
+        "prior_rate",
+        "ratios",
+        "recovery_ratio",
+        "size",
+        "uncertainty",
+        "v",
     )  # fmt: skip
-    # Per member j of `size`: v[j] statistic, v[size+j] / v[2size+j] increment on an event / a
-    # non-event, v[3size+j] threshold; ci[j] update where the statistic was last zero, ci[size+j]
-    # events since then. Two compact arrays: no float objects, little memory per stream.
+    # Per member j of `size`, in one array of doubles (no float objects, one allocation): v[j]
+    # statistic, v[size+j] / v[2size+j] increment on an event / a non-event, v[3size+j] threshold,
+    # v[4size+j] update where the statistic was last zero, v[5size+j] events since then.
 
     def __init__(
         self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, arl0: float,
         prior_rate: float, prior_n: float, uncertainty: float, block: int, memory: int, min_events: int,
+        gate: float = math.inf,
     ) -> None:  # fmt: skip
         self.ratios = ratios
+        self.gate = gate
         self.recovery_ratio = recovery_ratio
         self.min_delta = min_delta
-        self.arl0 = arl0
+        self.arl0 = shared(arl0)
         self.prior_rate = prior_rate
         self.prior_n = prior_n
         self.uncertainty = uncertainty
@@ -51,10 +83,9 @@ class _BernoulliBank:
         self.memory = memory
         self.min_events = min_events
         self.m = len(ratios)
-        self.decay = max(0.0, 1.0 - block / memory)
+        self.decay = shared(max(0.0, 1.0 - block / memory))
         size = self.size = self.m + (recovery_ratio is not None)
-        self.v = array("d", bytes(32 * size))
-        self.ci = array("q", bytes(16 * size))
+        self.v = array("d", bytes(48 * size))
         self.base_e = self.base_n = 0.0
         self.prev_e = self.prev_n = 0
         self.blk_e = 0
@@ -66,7 +97,8 @@ class _BernoulliBank:
 
     def member(self, j: int) -> tuple[float, float, int, int]:
         """(statistic, threshold, update where it was last zero, events since then) of member ``j``."""
-        return self.v[j], self.v[3 * self.size + j], self.ci[j], self.ci[self.size + j]
+        size = self.size
+        return self.v[j], self.v[3 * size + j], int(self.v[4 * size + j]), int(self.v[5 * size + j])
 
     # --- baseline -------------------------------------------------------------------------------------
     def rate(self) -> tuple[float, float]:
@@ -87,8 +119,8 @@ class _BernoulliBank:
         size = self.size
         for j in range(size):
             self.v[j] = 0.0
-            self.ci[j] = n
-            self.ci[size + j] = 0
+            self.v[4 * size + j] = n
+            self.v[5 * size + j] = 0.0
         self.last = n
         self._design()
 
@@ -106,7 +138,7 @@ class _BernoulliBank:
             v[3 * size + j] = max(threshold_for(arl_up, p0=p0, p1=p1), (self.min_events - 1) * a + 1e-9)
         if self.recovery_ratio is not None:
             j = self.m
-            p0d = min(max(mean, 1e-6), 0.5)  # improvement judged against the plain mean
+            p0d = min(max(mean - self.uncertainty * sd, 1e-6), 0.5)  # as cautious the other way
             p1 = self.recovery_ratio * p0d
             v[size + j] = math.log(p1 / p0d)
             v[2 * size + j] = math.log((1.0 - p1) / (1.0 - p0d))
@@ -127,7 +159,8 @@ class _BernoulliBank:
         gap = n - self.last
         if gap <= 0:
             return
-        v, ci, size = self.v, self.ci, self.size
+        v, size = self.v, self.size
+        c = 4 * size
         for j in range(size):
             s = v[j]
             bj = v[2 * size + j]
@@ -135,8 +168,8 @@ class _BernoulliBank:
                 if s == 0.0:
                     continue
                 if s + bj * gap <= 0.0:
-                    ci[j] = self.last + math.ceil(s / -bj)
-                    ci[size + j] = 0
+                    v[c + j] = self.last + math.ceil(s / -bj)
+                    v[c + size + j] = 0.0
                     v[j] = 0.0
                 else:
                     v[j] = s + bj * gap
@@ -147,20 +180,21 @@ class _BernoulliBank:
     def event(self, n: int) -> int:
         """Update ``n`` is an event. Returns the index of a member over its threshold, else -1."""
         self._advance(n - 1)
-        v, ci, size = self.v, self.ci, self.size
+        v, size = self.v, self.size
+        c = 4 * size
         hit = -1
         best = 1.0
         for j in range(size):
             s = v[j] + v[size + j]
             if s <= 0.0:
                 v[j] = 0.0
-                ci[j] = n
-                ci[size + j] = 0
+                v[c + j] = n
+                v[c + size + j] = 0.0
             else:
                 v[j] = s
-                ci[size + j] += 1
+                v[c + size + j] += 1.0
                 h = v[3 * size + j]
-                if j < self.m and s > h * best and ci[size + j] >= self.min_events:
+                if j < self.m and s > h * best and v[c + size + j] >= self.min_events:
                     hit, best = j, s / h
         self.last = n
         self.blk_e += 1
@@ -183,10 +217,16 @@ class _BernoulliBank:
         return -1
 
     def _roll(self, n: int) -> None:
+        v, size = self.v, self.size
+        # with a finite gate, a change under way (an increase statistic past gate * threshold) must not
+        # leak into the baseline it is measured against: such a block is dropped. The selection biases
+        # the base rate down a little, so rates (whose blocks merge late enough) do not use it.
+        calm = all(v[j] <= self.gate * v[3 * size + j] for j in range(self.m))
         if self.learning:
-            self.base_e = self.base_e * self.decay + self.prev_e
-            self.base_n = self.base_n * self.decay + self.prev_n
-            self.prev_e, self.prev_n = self.blk_e, self.block
+            if calm:
+                self.base_e = self.base_e * self.decay + self.prev_e
+                self.base_n = self.base_n * self.decay + self.prev_n
+            self.prev_e, self.prev_n = (self.blk_e, self.block) if calm else (0, 0)
         else:
             self.prev_e = self.prev_n = 0
         self.blk_e = 0
@@ -196,7 +236,7 @@ class _BernoulliBank:
     # --- persistence ----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "v": list(self.v[: self.size]), "ci": list(self.ci), "base": [self.base_e, self.base_n],
+            "v": list(self.v[: self.size]), "ci": list(self.v[4 * self.size :]), "base": [self.base_e, self.base_n],
             "prev": [self.prev_e, self.prev_n], "blk": [self.blk_e, self.blk_end], "last": self.last,
             "learning": self.learning,
         }  # fmt: skip
@@ -204,7 +244,8 @@ class _BernoulliBank:
     def restore(self, snap: dict[str, Any]) -> None:
         for j, s in enumerate(snap["v"]):
             self.v[j] = float(s)
-        self.ci = array("q", (int(v) for v in snap["ci"]))
+        for j, x in enumerate(snap["ci"]):
+            self.v[4 * self.size + j] = float(x)
         self.base_e, self.base_n = (float(v) for v in snap["base"])
         self.prev_e, self.prev_n = (int(v) for v in snap["prev"])
         self.blk_e, self.blk_end = (int(v) for v in snap["blk"])

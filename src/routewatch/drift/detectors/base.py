@@ -104,5 +104,5 @@ def summarise(values: Iterable[float], n: int | None = None) -> Summary:
 
 def cohen_h(p_after: float, p_before: float) -> float:
     """Cohen's h, the effect size of a change in a proportion: 2 asin sqrt(p1) - 2 asin sqrt(p0)."""
-    clamp = lambda p: min(max(p, 0.0), 1.0)  # noqa: E731
-    return 2.0 * math.asin(math.sqrt(clamp(p_after))) - 2.0 * math.asin(math.sqrt(clamp(p_before)))
+    a, b = min(max(p_after, 0.0), 1.0), min(max(p_before, 0.0), 1.0)
+    return 2.0 * math.asin(math.sqrt(a)) - 2.0 * math.asin(math.sqrt(b))

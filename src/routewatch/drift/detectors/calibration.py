@@ -70,9 +70,7 @@ def solve_siegmund(target: float) -> float:
     return b
 
 
-def threshold_for(
-    arl0: float, *, k: float | None = None, p0: float | None = None, p1: float | None = None
-) -> float:
+def threshold_for(arl0: float, *, k: float | None = None, p0: float | None = None, p1: float | None = None) -> float:
     """CUSUM threshold giving in-control average run length ``arl0``.
 
     ``k``: CUSUM ``S = max(0, S + z - k)`` on standard-normal scores; the threshold is in score units.

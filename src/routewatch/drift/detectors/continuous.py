@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import statistics
+import struct
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from typing import Any, Literal
 
-from ._bank import _BernoulliBank
-from ._scores import GRID_STEP, band_score, build_knots, quantile_of
+from ._bank import _BernoulliBank, shared
+from ._scores import GRID_STEP, atom_scores, band_score, build_knots, probit, quantile_of
 from .base import Summary, Verdict, cohen_h, summarise
 from .calibration import arl0_for, threshold_for
 from .rates import _deep_size
@@ -21,6 +22,11 @@ _WATCH, _WARMUP, _COOLDOWN = 0, 1, 2
 _LOG_FLOOR = -745.0  # log of zero or negative values: below any real value, the same in every unit
 _F32_MAX = 3.0e38
 _Z95, _Z99 = 1.6448536269514722, 2.3263478740408408
+# thresholds assume a known baseline; an estimated one (from ~1,000 values, then adapting) adds false
+# alarms, so thresholds are set for half the budget (measured: 0.4-1.0 per 100,000 at a budget of 1)
+_BASELINE_SAFETY = 0.5
+_F32 = struct.Struct("f")  # atoms are keyed by the float32 value the warm-up buffer stored
+_NO_VALUES: array[float] = array("f")  # shared, never written: the warm-up buffer once it is spent
 
 
 @lru_cache(maxsize=64)
@@ -28,7 +34,7 @@ def _constants(
     shifts: tuple[float, ...], recovery_shift: float, tail_quantile: float, fa_per_100k: float, halflife: float
 ) -> tuple[float, ...]:
     """Per-parameter constants, shared by every detector built with the same parameters (memory)."""
-    arl0 = arl0_for(fa_per_100k)
+    arl0 = arl0_for(fa_per_100k) / _BASELINE_SAFETY
     m = len(shifts) + 1  # hurting tests: shifts and the tail
     k1 = shifts[0] / 2
     k2 = shifts[-1] / 2 if len(shifts) > 1 else math.inf
@@ -36,19 +42,7 @@ def _constants(
     h1 = threshold_for(arl0 * m, k=k1)
     h2 = threshold_for(arl0 * m, k=k2) if len(shifts) > 1 else math.inf
     hd = threshold_for(arl0 * 2, k=kd)
-    return k1, k2, kd, h1, h2, hd, 0.5 * h1, 0.5 * hd, _probit(tail_quantile), math.log(2.0) / halflife, arl0 * m
-
-
-def _probit(p: float) -> float:
-    """Standard-normal quantile (bisection on erf; called only at construction)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    return k1, k2, kd, h1, h2, hd, probit(tail_quantile), math.log(2.0) / halflife, arl0 * m
 
 
 class LogScaleCUSUM:
@@ -81,16 +75,16 @@ class LogScaleCUSUM:
     ...     v = det.update(scale * rng.lognormvariate(0.0, 0.6))
     ...     if v:
     ...         print(v.kind, v.direction, v.index, v.change_index, v.detector, round(v.effect_size, 2))
-    alarm up 2045 2001 LogScaleCUSUM(shift=0.7) 0.75
+    alarm up 2068 2002 LogScaleCUSUM(shift=0.7) 0.59
     """
 
     __slots__ = (
-        "_alarm_off", "_alarm_tail", "_anchor", "_c1", "_c2", "_cd", "_change", "_clip", "_due", "_eta", "_eta_s", "_fired",
-        "_g1", "_gd", "_h1", "_h2", "_hd", "_in_alarm", "_k1", "_k2", "_kd", "_knots", "_log", "_mean",
-        "_n", "_n_base", "_off", "_over", "_phase", "_qs", "_ref", "_ri", "_ring", "_s1", "_s2", "_scale", "_sd",
-        "_sign", "_t", "_tail", "_tail_due", "_warm", "_zt", "clip", "cooldown", "fa_per_100k", "halflife",
-        "hurting", "persistence", "recovery_shift", "shifts", "tail_quantile", "tail_ratio", "transform",
-        "warm_up", "window",
+        "_alarm_off", "_alarm_tail", "_anchor", "_atom_z", "_atoms", "_c1", "_c2", "_cd", "_change", "_clip",
+        "_due", "_eta", "_eta_s", "_fast", "_fired", "_h1", "_h2", "_hd", "_in_alarm", "_k1", "_k2", "_kd",
+        "_knots", "_log", "_mean", "_n", "_n_base", "_off", "_over", "_phase", "_qs", "_ref", "_ri", "_ring", "_s1",
+        "_s2", "_scale", "_sd", "_sign", "_t", "_tail", "_tail_due", "_warm", "_zmax", "_zmin", "_zt", "clip",
+        "cooldown", "fa_per_100k", "halflife", "hurting", "persistence", "recovery_shift", "shifts",
+        "tail_quantile", "tail_ratio", "transform", "warm_up", "window",
     )  # fmt: skip
 
     def __init__(
@@ -106,7 +100,7 @@ class LogScaleCUSUM:
         warm_up: int = 1000,
         halflife: float = 1000.0,
         persistence: int = 1,
-        cooldown: int = 100,
+        cooldown: int = 200,
         window: int = 64,
         clip: float = 3.0,
     ) -> None:
@@ -146,7 +140,7 @@ class LogScaleCUSUM:
         self._clip = self.clip
         tail_p = 1.0 - self.tail_quantile
         self._tail = _BernoulliBank(
-            (self.tail_ratio,), 0.5, 0.0, 1.0, tail_p, 100.0, 1.0, 1000, 50_000, 3,
+            (self.tail_ratio,), 0.5, 0.0, 1.0, tail_p, 100.0, 0.5, 500, 50_000, 3, 0.75,
         )  # fmt: skip
         self._design()
         self._n = 0
@@ -154,12 +148,15 @@ class LogScaleCUSUM:
         self._phase = _WARMUP
         self._due = self.warm_up
         self._warm: array[float] = array("f")
+        self._atoms: dict[float, float] | None = None
+        self._atom_z = 0.0
         self._ring: array[int] = array("h", bytes(2 * self.window))  # (y - anchor) * qs, int16
         self._ri = 0
         self._anchor = 0.0
         self._qs = 1.0
-        self._knots: array[float] = array("d")
+        self._knots: array[float] = array("f")
         self._off = self._scale = self._eta_s = self._mean = 0.0
+        self._fast = 0  # > 0: the location is still being learnt as a running mean (updates so far)
         self._n_base = 0
         self._s1 = self._s2 = self._sd = 0.0
         self._c1 = self._c2 = self._cd = 0
@@ -172,7 +169,7 @@ class LogScaleCUSUM:
         self._change = 0
 
     def _design(self) -> None:
-        (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._g1, self._gd, self._zt, self._eta,
+        (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._zt, self._eta,
          self._tail.arl0) = _constants(
             self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife
         )  # fmt: skip
@@ -219,7 +216,9 @@ class LogScaleCUSUM:
         u = y - self._off
         q = self._knots
         i = bisect_right(q, u)
-        if 0 < i < len(q):
+        if self._atoms is not None and self._atoms_f32(y):
+            z = self._atom_z
+        elif 0 < i < len(q):
             j = i - 1
             qj = q[j]
             if u != qj:
@@ -227,9 +226,9 @@ class LogScaleCUSUM:
             else:
                 z = band_score(q, u, j, self._clip)
         elif i == 0:
-            z = -self._clip
+            z = self._zmin
         else:
-            z = self._clip if u > q[-1] else band_score(q, u, len(q) - 1, self._clip)
+            z = self._zmax if u > q[-1] else band_score(q, u, len(q) - 1, self._clip)
         zh = z * self._sign
         s1 = self._s1 + zh - self._k1
         if s1 < 0.0:
@@ -259,8 +258,10 @@ class LogScaleCUSUM:
                 return verdict
         elif self._over:
             self._over = 0
-        if s1 < self._g1 and sd < self._gd:
+        if s1 < 0.5 * self._h1 and sd < 0.5 * self._hd:  # no chasing a change under way
             self._off += self._eta_s * z
+            if self._fast:
+                self._learn()
             self._mean += self._eta * ((math.exp(y) if self._log else y) - self._mean)
         return None
 
@@ -271,9 +272,26 @@ class LogScaleCUSUM:
                 self._fit(n)
             return None
         self._push(y)
+        self._sd += self._score(y)  # cooldown: the statistics are idle, _sd sums the scores
         if n >= self._due:  # end of cooldown
             self._rebaseline(n)
         return None
+
+    def _score(self, y: float) -> float:
+        """Normal score of ``y`` against the current baseline (the hot path inlines the same steps)."""
+        if self._atoms is not None and self._atoms_f32(y):
+            return self._atom_z
+        u = y - self._off
+        q = self._knots
+        i = bisect_right(q, u)
+        if 0 < i < len(q):
+            j = i - 1
+            if u != q[j]:
+                return j * GRID_STEP - self._clip + GRID_STEP * (u - q[j]) / (q[i] - q[j])
+            return band_score(q, u, j, self._clip)
+        if i == 0:
+            return self._zmin
+        return self._zmax if u > q[-1] else band_score(q, u, len(q) - 1, self._clip)
 
     def _push(self, y: float) -> None:
         ri = self._ri
@@ -284,6 +302,8 @@ class LogScaleCUSUM:
     def _fit(self, n: int) -> None:
         warm = self._warm
         self._knots = build_knots(warm, self.clip)
+        self._atoms = atom_scores(warm, self.clip)
+        self._atom_z = 0.0
         self._set_scale()
         self._off = 0.0
         self._anchor = quantile_of(self._knots, 0.0, self.clip)
@@ -291,15 +311,47 @@ class LogScaleCUSUM:
         vals = [math.exp(v) for v in warm] if self._log else list(warm)
         self._mean = math.fsum(vals) / len(vals)
         self._n_base = len(warm)
-        self._warm = array("f")
+        self._warm = _NO_VALUES
         self._tail.set_base(0.0, 0.0, n)
         self._tail.base_e, self._tail.base_n = (1.0 - self.tail_quantile) * self.warm_up, float(self.warm_up)
         self._tail._design()
         self._tail_due = self._tail.due
+        self._fast = len(warm)
+        self._learn()
         self._restart(n)
+
+    def _atoms_f32(self, y: float) -> bool:
+        """Whether ``y`` (rounded as the warm-up stored it) is an atom; its score goes to ``_atom_z``."""
+        key = _F32.unpack(_F32.pack(y))[0]
+        assert self._atoms is not None
+        z = self._atoms.get(key)
+        if z is None:
+            return False
+        self._atom_z = z
+        return True
+
+    def _learn(self) -> None:
+        """After a (re-)baseline from ``m`` values the location is a running mean until the
+        exponential half-life takes over: its error shrinks like 1/sqrt(m + t), so a baseline taken
+        from a short window does not bias the statistics (and cascade into false alarms) for long."""
+        self._fast += 1
+        rate = 1.0 / self._fast
+        if rate <= self._eta:
+            rate, self._fast = self._eta, 0
+        self._eta_s = rate * self._scale
 
     def _set_scale(self) -> None:
         q = self._knots
+        # past the outer knots: +-clip, unless the outer knots are a tie (a cap, zeros), whose values are
+        # atoms scored apart; then a value beyond them (the location moved) is at the edge of the band
+        top = bisect_left(q, q[-1])
+        self._zmax = shared(self.clip if top == len(q) - 1 else top * GRID_STEP - self.clip)
+        bottom = bisect_right(q, q[0]) - 1
+        self._zmin = shared(-self.clip if bottom == 0 else bottom * GRID_STEP - self.clip)
+        # the tail test needs values past the tail quantile; inside a tie band (a cap) there are none
+        zt = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)[6]
+        edge = self._zmax if self._sign > 0 else -self._zmin
+        self._zt = zt if edge > zt else math.inf
         self._scale = (quantile_of(q, 1.0, self.clip) - quantile_of(q, -1.0, self.clip)) / 2.0
         self._eta_s = self._eta * self._scale
 
@@ -324,6 +376,11 @@ class LogScaleCUSUM:
             which = "tail"
         if not which:
             which = "tail_down" if tail == 1 else "down"
+        if which == "tail_down" and self._fired != "tail":
+            tb.reset(n)  # the tail thinned while no tail alarm is open: nothing to report
+            self._tail_due = tb.due
+            self._over = 0
+            return None
         if which == "tail" or which == "tail_down":
             stat, thr, c, events = tb.member(tail)
             rate = events / max(n - c, 1)
@@ -368,6 +425,7 @@ class LogScaleCUSUM:
         )
         self._fired = which
         self._change = c
+        self._sd = 0.0
         self._phase = _COOLDOWN
         self._due = n + max(self.cooldown, 1)
         return verdict
@@ -388,12 +446,17 @@ class LogScaleCUSUM:
             self._ref = None
 
     def _rebaseline(self, n: int) -> None:
-        """End of cooldown: move the baseline to the new regime (window since the change + cooldown)."""
-        window = self._recent(n - self._change)
-        median_now = self._knots[len(self._knots) // 2] + self._off
-        delta = statistics.median(window) - median_now
-        if abs(delta) > 2.0 * 1.25 * self._scale / math.sqrt(len(window)):
-            self._off += delta
+        """End of cooldown: move the baseline to the new regime as measured after the verdict.
+
+        Only values seen after the verdict are used (the verdict's own window was selected for being
+        extreme): the location moves by the cooldown's mean normal score (in log-scale units), then
+        keeps being learnt as a running mean (see ``_learn``).
+        """
+        window = self._recent(max(1, min(self.cooldown, n - self._change)))
+        cool = max(1, self.cooldown)
+        self._off += self._sd / cool * self._scale
+        self._fast = cool
+        self._learn()
         tb = self._tail
         if self._fired in ("tail", "tail_down"):
             exceed = self._exceed_rate(window, self._off) * len(window)
@@ -463,7 +526,9 @@ class LogScaleCUSUM:
         return {
             "detector": "LogScaleCUSUM", "params": self.params, "n": self._n, "t": self._t,
             "phase": self._phase, "due": self._due, "warm": list(self._warm), "ring": list(self._ring),
-            "ri": self._ri, "anchor": self._anchor, "qs": self._qs, "knots": list(self._knots), "off": self._off, "mean": self._mean,
+            "ri": self._ri, "anchor": self._anchor, "qs": self._qs, "knots": list(self._knots),
+            "atoms": None if self._atoms is None else [[k, v] for k, v in self._atoms.items()],
+            "off": self._off, "mean": self._mean,
             "n_base": self._n_base, "s": [self._s1, self._s2, self._sd], "c": [self._c1, self._c2, self._cd],
             "over": self._over, "tail": self._tail.snapshot(), "in_alarm": self._in_alarm,
             "ref": None if self._ref is None else list(self._ref), "alarm": [self._alarm_off, self._alarm_tail],
@@ -474,11 +539,14 @@ class LogScaleCUSUM:
         if snap.get("detector") != "LogScaleCUSUM":
             raise ValueError("not a LogScaleCUSUM snapshot")
         self._n, self._t, self._phase, self._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
-        self._warm = array("f", snap["warm"])
+        self._warm = array("f", snap["warm"]) if snap["warm"] else _NO_VALUES
         self._ring = array("h", snap["ring"])
         self._ri = int(snap["ri"])
         self._anchor, self._qs = float(snap["anchor"]), float(snap["qs"])
-        self._knots = array("d", snap["knots"])
+        self._knots = array("f", snap["knots"])
+        atoms = snap["atoms"]
+        self._atoms = None if atoms is None else {float(k): float(v) for k, v in atoms}
+        self._atom_z = 0.0
         if self._knots:
             self._set_scale()
         self._off, self._mean, self._n_base = float(snap["off"]), float(snap["mean"]), int(snap["n_base"])
@@ -496,5 +564,5 @@ class LogScaleCUSUM:
 
     @property
     def nbytes(self) -> int:
-        """Approximate bytes held (the object, its arrays, the tail test and the floats in them)."""
+        """Bytes held, an upper estimate (floats and ints shared between detectors are counted too)."""
         return _deep_size(self)

@@ -6,7 +6,7 @@ import math
 import sys
 from typing import Any, Literal
 
-from ._bank import _BernoulliBank
+from ._bank import _BernoulliBank, shared
 from .base import Summary, Verdict, cohen_h
 from .calibration import arl0_for
 
@@ -25,11 +25,11 @@ class BernoulliCUSUM:
     Each member accumulates the log-likelihood ratio of ``p1 = ratio * p0`` against the base rate
     ``p0`` and alarms over a threshold set from ``fa_per_100k`` (see :mod:`.calibration`); the bank
     of ratios ``(2, 4)`` is close to the best CUSUM for any increase from x1.6 to x10. ``p0`` is a
-    Beta posterior (``prior_rate``, ``prior_n``) updated after ``warm_up`` and then in delayed blocks
+    Beta posterior (``prior_rate``, ``prior_n``) set after ``warm_up`` and then updated in delayed blocks
     while no alarm is open, taken at ``uncertainty`` standard deviations above its mean, so a quiet
     warm-up does not turn the first error into an alarm. An alarm needs ``min_events`` events since
-    the estimated change point. After an alarm the rate of the new regime (the alarm's window plus
-    ``cooldown`` updates) becomes the baseline, the old one is kept as the reference, and a member
+    the estimated change point. After an alarm the rate of the new regime (measured over the
+    ``cooldown`` updates that follow it) becomes the baseline, the old one is kept as the reference, and a member
     testing ``recovery_ratio * p0`` reports improvements as ``recovered`` verdicts (``in_alarm``
     false once the rate is closer to the reference than to the alarmed level). ``hurting="down"``
     watches the rate of zeros instead (a pass rate that falls). ``effect_size``: Cohen's h.
@@ -43,13 +43,13 @@ class BernoulliCUSUM:
     ...     v = det.update(float(rng.random() < (0.02 if i <= 2000 else 0.06)))
     ...     if v:
     ...         print(v.kind, v.direction, v.index, v.change_index, round(v.before.mean, 3), round(v.after.mean, 3))
-    alarm up 2318 2023 0.021 0.068
+    alarm up 2666 2175 0.024 0.059
     """
 
+    # the test's hyper-parameters live once, on the bank (properties below): thousands of streams
     __slots__ = (
         "_alarm_rate", "_bank", "_due", "_events", "_flip", "_in_alarm", "_n", "_phase", "_phase_e", "_phase_n",
-        "_ref", "_t", "_window", "block", "cooldown", "fa_per_100k", "hurting", "memory", "min_delta",
-        "min_events", "prior_n", "prior_rate", "ratios", "recovery_ratio", "uncertainty", "warm_up",
+        "_ref", "_t", "_window", "cooldown", "fa_per_100k", "hurting", "warm_up",
     )  # fmt: skip
 
     def __init__(
@@ -59,13 +59,13 @@ class BernoulliCUSUM:
         recovery_ratio: float = 0.5,
         hurting: Literal["up", "down"] = "up",
         fa_per_100k: float = 1.0,
-        warm_up: int = 1000,
+        warm_up: int = 2000,
         prior_rate: float = 0.01,
         prior_n: float = 100.0,
-        uncertainty: float = 1.0,
+        uncertainty: float = 0.75,
         min_delta: float = 0.002,
         min_events: int = 3,
-        cooldown: int = 200,
+        cooldown: int = 500,
         block: int = 500,
         memory: int = 50_000,
     ) -> None:
@@ -80,25 +80,32 @@ class BernoulliCUSUM:
             raise ValueError("need warm_up >= 1, cooldown >= 0, min_events >= 1, 1 <= block <= memory")
         if not 0.0 < prior_rate < 1.0 or prior_n <= 0.0 or uncertainty < 0.0 or min_delta < 0.0:
             raise ValueError("need 0 < prior_rate < 1, prior_n > 0, uncertainty >= 0, min_delta >= 0")
-        self.ratios = ratios if all(type(r) is float for r in ratios) else tuple(float(r) for r in ratios)
-        self.recovery_ratio = recovery_ratio
         self.hurting = hurting
         self.fa_per_100k = fa_per_100k
         self.warm_up = warm_up
-        self.prior_rate = prior_rate
-        self.prior_n = prior_n
-        self.uncertainty = uncertainty
-        self.min_delta = min_delta
-        self.min_events = min_events
         self.cooldown = cooldown
-        self.block = block
-        self.memory = memory
+        ratios = ratios if all(type(r) is float for r in ratios) else tuple(float(r) for r in ratios)
+        self._bank = _BernoulliBank(
+            ratios, recovery_ratio, min_delta, shared(arl0_for(fa_per_100k)), prior_rate, prior_n, uncertainty,
+            block, memory, min_events,
+        )  # fmt: skip
         self._reset()
 
+    ratios = property(lambda self: self._bank.ratios, doc="Design rate ratios of the increase tests.")
+    recovery_ratio = property(lambda self: self._bank.recovery_ratio, doc="Design ratio of the improvement test.")
+    min_delta = property(lambda self: self._bank.min_delta, doc="Smallest absolute rate increase designed for.")
+    prior_rate = property(lambda self: self._bank.prior_rate, doc="Prior mean of the base rate.")
+    prior_n = property(lambda self: self._bank.prior_n, doc="Prior weight, in updates.")
+    uncertainty = property(lambda self: self._bank.uncertainty, doc="Posterior sds added to the base rate.")
+    min_events = property(lambda self: self._bank.min_events, doc="Events since the change point an alarm needs.")
+    block = property(lambda self: self._bank.block, doc="Updates per block of baseline learning.")
+    memory = property(lambda self: self._bank.memory, doc="Effective memory of the baseline, in updates.")
+
     def _reset(self) -> None:
+        b = self._bank
         self._bank = _BernoulliBank(
-            self.ratios, self.recovery_ratio, self.min_delta, arl0_for(self.fa_per_100k), self.prior_rate,
-            self.prior_n, self.uncertainty, self.block, self.memory, self.min_events,
+            b.ratios, b.recovery_ratio, b.min_delta, shared(arl0_for(self.fa_per_100k)), b.prior_rate, b.prior_n,
+            b.uncertainty, b.block, b.memory, b.min_events,
         )  # fmt: skip
         self._flip = self.hurting == "down"
         self._n = 0
@@ -124,7 +131,7 @@ class BernoulliCUSUM:
 
     def set_fa_rate(self, fa_per_100k: float) -> None:
         """Change the false-alarm budget (e.g. when the number of live streams changes)."""
-        self._bank.arl0 = arl0_for(fa_per_100k)
+        self._bank.arl0 = shared(arl0_for(fa_per_100k))
         self.fa_per_100k = fa_per_100k
         self._bank._advance(self._n)
         self._bank._design()
@@ -159,14 +166,34 @@ class BernoulliCUSUM:
             self._due = self._bank.due
             return self._verdict(j, n) if j >= 0 else None
         events, trials = self._events - self._phase_e, n - self._phase_n
-        if self._phase == _WARMUP:
-            self._bank.set_base(events, trials, n)
-        else:  # end of cooldown: the new regime's rate is the baseline
-            self._bank.set_base(self._window[0] + events, self._window[1] + trials, n)
+        # after warm-up, or after a cooldown (the new regime's rate, measured after the verdict so
+        # unbiased by the selection that made it), the rate measured over the phase is the baseline
+        before = self._bank.rate()[0]
+        self._bank.set_base(events, trials, n)
         self._bank.learning = True
+        cooled = self._phase == _COOLDOWN
         self._phase = _WATCH
         self._due = self._bank.due
+        if cooled and self._in_alarm and self._ref is not None and self._back(events / trials):
+            # the rate went back during the cooldown: that is the recovery
+            self._in_alarm, self._ref = False, None
+            rising = self._flip  # an improvement: the event rate fell
+            after = _bern_summary(trials, events / trials)
+            return Verdict(
+                kind="recovered", direction="up" if rising else "down", index=n, change_index=self._phase_n + 1,
+                statistic=0.0, threshold=0.0, detector="BernoulliCUSUM(cooldown)", params=self.params,
+                before=self._values(_bern_summary(int(self._window[1]), before)), after=self._values(after),
+                effect_size=cohen_h(self._values(after).mean, self._values(_bern_summary(0, before)).mean),
+                in_alarm=False, reference=None, t=self._t,
+            )  # fmt: skip
         return None
+
+    def _back(self, rate: float) -> bool:
+        """Whether ``rate`` is nearer (in log ratio) the pre-alarm reference than the alarmed level."""
+        assert self._ref is not None
+        ref_mean = (self._ref[0] + self.prior_rate * self.prior_n) / (self._ref[1] + self.prior_n)
+        lr = math.log(max(rate, 1e-6))
+        return abs(lr - math.log(max(ref_mean, 1e-6))) < abs(lr - math.log(max(self._alarm_rate, 1e-6)))
 
     # --- verdicts -------------------------------------------------------------------------------------
     def _verdict(self, j: int, n: int) -> Verdict:
@@ -188,12 +215,9 @@ class BernoulliCUSUM:
             kind: Literal["alarm", "recovered"] = "alarm"
         else:
             kind = "recovered"
-            if self._in_alarm and self._ref is not None:
-                ref_mean = (self._ref[0] + self.prior_rate * self.prior_n) / (self._ref[1] + self.prior_n)
-                lr = math.log(max(after_rate, 1e-6))
-                if abs(lr - math.log(max(ref_mean, 1e-6))) < abs(lr - math.log(max(self._alarm_rate, 1e-6))):
-                    self._in_alarm = False
-                    self._ref = None
+            if self._in_alarm and self._ref is not None and self._back(after_rate):
+                self._in_alarm = False
+                self._ref = None
         rising = up != self._flip  # direction of the signal's values
         verdict = Verdict(
             kind=kind,
@@ -242,7 +266,7 @@ class BernoulliCUSUM:
             "phase": ("warm_up", "watch", "cooldown")[self._phase],
             "warm_up_progress": min(1.0, self._n / self.warm_up),
             "baseline": {"rate": mean, "sd": sd, "p0_used": bank.p0, "n": bank.base_n},
-            "statistics": [dict(zip(("s", "h"), bank.member(j)[:2])) for j in range(bank.size)],
+            "statistics": [dict(zip(("s", "h"), bank.member(j)[:2], strict=True)) for j in range(bank.size)],
             "in_alarm": self._in_alarm,
         }
 
@@ -269,13 +293,19 @@ class BernoulliCUSUM:
 
     @property
     def nbytes(self) -> int:
-        """Approximate bytes held (objects, lists and the floats in them)."""
+        """Bytes held, an upper estimate (floats and ints shared between detectors are counted too)."""
         return _deep_size(self)
 
 
+_BANK_PARAMS = frozenset(
+    ("ratios", "recovery_ratio", "min_delta", "arl0", "prior_rate", "prior_n", "uncertainty", "block", "memory")
+)
+
+
 def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    """Bytes of ``obj``, its containers and numbers, leaving out hyper-parameters (shared, not state)."""
     seen = set() if seen is None else seen
-    if id(obj) in seen or isinstance(obj, (type, bool)) or obj is None:
+    if id(obj) in seen or isinstance(obj, (type, bool, str)) or obj is None:
         return 0
     seen.add(id(obj))
     size = sys.getsizeof(obj)
@@ -283,10 +313,10 @@ def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
         size += sum(_deep_size(v, seen) for v in obj)
     elif isinstance(obj, dict):
         size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    is_bank = isinstance(obj, _BernoulliBank)
     for cls in type(obj).__mro__:
         for name in getattr(cls, "__slots__", ()):
-            if hasattr(obj, name):
+            shared = name in _BANK_PARAMS if is_bank else not name.startswith("_")
+            if not shared and hasattr(obj, name):
                 size += _deep_size(getattr(obj, name), seen)
-    if hasattr(obj, "__dict__"):
-        size += _deep_size(vars(obj), seen)
     return size

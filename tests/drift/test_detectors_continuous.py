@@ -1,0 +1,171 @@
+"""LogScaleCUSUM: detection, unit invariance, direction, recovery, persistence, bad parameters."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from routewatch.drift.detectors import Detector, LogScaleCUSUM, Verdict, make_detector
+
+
+def latency(seed: int, n: int, change: int = 2000, factor: float = 1.0, back: int | None = None) -> list[float]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, n + 1):
+        f = factor if change < i and (back is None or i <= back) else 1.0
+        out.append(f * 1.2 * rng.lognormvariate(0.0, 0.6))
+    return out
+
+
+def verdicts(det: LogScaleCUSUM, xs: list[float]) -> list[Verdict]:
+    return [v for v in map(det.update, xs) if v is not None]
+
+
+def key(v: Verdict) -> tuple[object, ...]:
+    return (v.kind, v.direction, v.index, v.change_index, v.detector)
+
+
+def test_is_a_detector() -> None:
+    assert isinstance(LogScaleCUSUM(), Detector)
+
+
+def test_latency_x1_5_alarms_soon_after_the_change() -> None:
+    [v] = verdicts(LogScaleCUSUM(), latency(1, 4000, factor=1.5))[:1]
+    assert (v.kind, v.direction) == ("alarm", "up")
+    assert 2000 < v.index <= 2150
+    assert abs(v.change_index - 2001) <= 60
+    assert v.after.p50 > 1.25 * v.before.p50
+    assert v.effect_size > 0.4
+    assert v.in_alarm and v.reference is not None
+
+
+def test_false_alarms_stay_rare_on_stationary_streams() -> None:
+    # 5 x 30,000 updates at a budget of 1 per 100,000: about 1.5 expected at most
+    alarms = [v for seed in range(5) for v in verdicts(LogScaleCUSUM(), latency(seed, 30_000)) if v.kind == "alarm"]
+    assert len(alarms) <= 3
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e-3])
+def test_units_do_not_change_verdicts(scale: float) -> None:
+    xs = latency(3, 5000, factor=1.3)
+    base = [key(v) for v in verdicts(LogScaleCUSUM(), xs)]
+    scaled = [key(v) for v in verdicts(LogScaleCUSUM(), [x * scale for x in xs])]
+    assert base and scaled == base
+
+
+def test_cost_in_usd_is_detected() -> None:
+    rng = random.Random(4)
+    xs = [(1.3 if i > 2000 else 1.0) * 0.0012 * rng.lognormvariate(0, 0.8) for i in range(1, 5001)]
+    v = next(v for v in verdicts(make_detector("cost"), xs) if v.kind == "alarm")
+    assert 2000 < v.index < 2800
+
+
+def test_an_improvement_is_recovery_evidence_not_an_alarm() -> None:
+    vs = verdicts(LogScaleCUSUM(), latency(5, 4000, factor=0.6))
+    assert vs and all(v.kind == "recovered" and v.direction == "down" for v in vs)
+    assert not vs[0].in_alarm
+
+
+def test_hurting_down_alarms_on_a_drop() -> None:
+    rng = random.Random(6)
+    xs = [(0.7 if i > 2000 else 1.0) * 60 * rng.lognormvariate(0, 0.35) for i in range(1, 4001)]
+    v = verdicts(make_detector("tokens_per_s"), xs)[0]
+    assert (v.kind, v.direction) == ("alarm", "down")
+    assert 2000 < v.index < 2100
+
+
+def test_alarm_then_recovery_to_the_old_baseline() -> None:
+    vs = verdicts(LogScaleCUSUM(), latency(7, 8000, factor=2.0, back=4000))
+    kinds = [(v.kind, v.in_alarm) for v in vs]
+    assert kinds[0] == ("alarm", True)
+    assert ("recovered", False) in kinds
+    rec = next(v for v in vs if v.kind == "recovered")
+    assert rec.index > 4000 and rec.direction == "down"
+    # the new regime did not alarm again while it lasted
+    assert all(v.index > 4000 for v in vs[1:])
+
+
+def test_p99_only_regression_is_caught_by_the_tail_test() -> None:
+    rng = random.Random(8)
+    xs = [1.2 * rng.lognormvariate(0, 0.6) * (4.0 if i > 2000 and rng.random() < 0.03 else 1.0) for i in range(12_000)]
+    v = next(v for v in verdicts(LogScaleCUSUM(), xs) if v.kind == "alarm")
+    assert v.index > 2000 and "tail" in v.detector
+
+
+def test_capped_integer_counts_keep_the_false_alarm_budget() -> None:
+    alarms = 0
+    for seed in range(3):
+        rng = random.Random(seed)
+        xs = [float(min(round(300 * rng.lognormvariate(0, 0.9)), 1024)) for _ in range(30_000)]
+        alarms += sum(v.kind == "alarm" for v in verdicts(make_detector("output_tokens"), xs))
+    assert alarms <= 2
+
+
+def test_binary_score_drop_alarms_down() -> None:
+    rng = random.Random(10)
+    xs = [float(rng.random() < (0.6 if i > 2000 else 0.8)) for i in range(1, 5001)]
+    v = verdicts(make_detector("score"), xs)[0]
+    assert (v.kind, v.direction) == ("alarm", "down") and 2000 < v.index < 2600
+
+
+def test_persistence_delays_the_alarm() -> None:
+    xs = latency(11, 4000, factor=1.5)
+    first = verdicts(LogScaleCUSUM(), xs)[0].index
+    later = verdicts(LogScaleCUSUM(persistence=5), xs)[0].index
+    assert later >= first + 4
+
+
+def test_snapshot_restore_gives_identical_verdicts() -> None:
+    xs = latency(12, 9000, factor=1.4, back=6000)
+    a = LogScaleCUSUM()
+    verdicts(a, xs[:3000])
+    b = LogScaleCUSUM()
+    b.restore(json.loads(json.dumps(a.snapshot())))
+    assert [key(v) for v in verdicts(a, xs[3000:])] == [key(v) for v in verdicts(b, xs[3000:])]
+
+
+def test_snapshot_during_warm_up() -> None:
+    xs = latency(13, 3000, factor=1.5)
+    a = LogScaleCUSUM()
+    verdicts(a, xs[:500])
+    b = LogScaleCUSUM()
+    b.restore(json.loads(json.dumps(a.snapshot())))
+    assert [key(v) for v in verdicts(a, xs[500:])] == [key(v) for v in verdicts(b, xs[500:])]
+
+
+def test_state_is_json_and_reports_warm_up() -> None:
+    det = LogScaleCUSUM()
+    verdicts(det, latency(14, 500))
+    assert det.state()["warm_up_progress"] == 0.5
+    verdicts(det, latency(15, 1500))
+    state = json.loads(json.dumps(det.state()))
+    assert state["phase"] == "watch" and 0.8 < state["baseline"]["p50"] < 1.6 and not state["in_alarm"]
+
+
+def test_nan_and_non_positive_values() -> None:
+    det = LogScaleCUSUM()
+    assert det.update(float("nan")) is None
+    assert det.update(0.0) is None and det.update(-1.0) is None
+    assert det.state()["n"] == 2
+
+
+def test_memory_is_small() -> None:
+    det = LogScaleCUSUM()
+    verdicts(det, latency(16, 1500))
+    assert det.nbytes < 4000
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"hurting": "sideways"}, {"transform": "sqrt"}, {"shifts": ()}, {"shifts": (0.3, 0.5, 0.7)},
+        {"shifts": (-1.0,)}, {"recovery_shift": 0.0}, {"tail_quantile": 1.0}, {"tail_ratio": 1.0},
+        {"fa_per_100k": 0.0}, {"warm_up": 5}, {"persistence": 0}, {"cooldown": -1}, {"window": 2},
+        {"halflife": 0.0}, {"clip": 3.1},
+    ],
+)  # fmt: skip
+def test_bad_parameters_raise(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        LogScaleCUSUM(**kwargs)  # type: ignore[arg-type]
