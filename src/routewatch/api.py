@@ -203,4 +203,3 @@ def record_score(
     if target is None:
         raise RuntimeError("record_score needs a DriftMonitor: pass monitor= or instrument(monitor=...)")
     return list(target.record_score(score, response_id=response_id, call=call, key=key))
-
