@@ -40,8 +40,8 @@ class Call:
     """State of one attempt, from request to finish."""
 
     __slots__ = (
-        "_body", "_body_size", "_decoder", "_events", "_finished", "_first_out", "_framer", "_inst", "_intervals",
-        "_last_out", "_lock", "_mode", "_n_out", "_pending", "_raw_headers", "_stream_parser", "_t_headers",
+        "_body", "_body_size", "_decoder", "_finished", "_first_out", "_framer", "_inst", "_intervals",
+        "_last_out", "_lock", "_mode", "_pending", "_raw_headers", "_stream_parser",
         "_undecodable", "facts", "host", "own_span", "parser", "port", "retry_count", "route", "span", "start_ns",
         "start_perf", "status_code", "tags",
     )  # fmt: skip
@@ -65,7 +65,6 @@ class Call:
         self.start_perf = time.perf_counter()
         self.status_code: int | None = None
         self._raw_headers: Any = None
-        self._t_headers: float | None = None
         self._mode = _BODY
         self._framer: SSEFramer | NDJSONFramer | None = None
         self._stream_parser: StreamParser | None = None
@@ -74,9 +73,7 @@ class Call:
         self._pending: bytes | None = None
         self._first_out: float | None = None
         self._last_out = 0.0
-        self._n_out = 0
         self._intervals: list[float] = []
-        self._events = 0
         self._decoder: Decoder | None = None
         self._undecodable = False
         self._finished = False
@@ -85,7 +82,6 @@ class Call:
     # --- response headers ---------------------------------------------------------------------------
     def on_headers(self, status_code: int, headers: Any) -> None:
         """Decide how to read the body: framed events for 2xx streams, else buffered JSON."""
-        self._t_headers = time.perf_counter()
         self.status_code = status_code
         try:
             self._raw_headers = headers.raw  # read off the request path, at completion
@@ -129,14 +125,12 @@ class Call:
         try:
             parser = self._stream_parser
             for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
-                self._events += 1
                 if parser.feed(name, data):  # type: ignore[union-attr]
                     if self._first_out is None:
                         self._first_out = now
                     elif len(self._intervals) < _MAX_INTERVALS:
                         self._intervals.append(now - self._last_out)
                     self._last_out = now
-                    self._n_out += 1
         except Exception:
             self._mode = _BODY  # stop parsing this body; the app still gets every byte
             self._inst.internal_error("parsing a streamed chunk")
