@@ -18,9 +18,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .drift import Alarm, DriftMonitor, MonitorConfig, StreamKey
     from .instrumentor import RouteWatchInstrumentor
+    from .router import Demotable, HealthBook, Router, RouterConfig, TargetState, attach
+    from .router.remote import RemoteHealth
 
 
 _DRIFT_NAMES = ("Alarm", "DriftMonitor", "MonitorConfig", "StreamKey")
+_ROUTER_NAMES = ("Demotable", "HealthBook", "Router", "RouterConfig", "TargetState", "attach")
 
 
 def __getattr__(name: str) -> object:
@@ -34,22 +37,37 @@ def __getattr__(name: str) -> object:
         from . import drift
 
         return getattr(drift, name)
+    if name in _ROUTER_NAMES:
+        from . import router
+
+        return getattr(router, name)
+    if name == "RemoteHealth":
+        from .router.remote import RemoteHealth
+
+        return RemoteHealth
     raise AttributeError(f"module 'routewatch' has no attribute {name!r}")
 
 
 __all__ = [
     "Alarm",
     "CallRecord",
+    "Demotable",
     "DriftMonitor",
+    "HealthBook",
     "MonitorConfig",
     "RateLimits",
+    "RemoteHealth",
     "RequestFacts",
     "ResponseFacts",
     "RouteWatchInstrumentor",
+    "Router",
+    "RouterConfig",
     "StreamKey",
+    "TargetState",
     "Usage",
     "__version__",
     "add_listener",
+    "attach",
     "flush",
     "instrument",
     "record_score",
