@@ -1,0 +1,775 @@
+"""`HealthBook`: per-target health state machine driven by drift alarms and hard failures.
+
+Every routing target (a provider/model deployment) is in one of five states::
+
+    HEALTHY --alarm--> DEGRADED --critical error/quality alarm, N consecutive failures,--> EJECTED
+       ^                  |        or still critical after eject_after_degraded_s            |
+       |                  | every demoting alarm closed, min_dwell_s spent                   | ejection time over
+       |                  v                                                                  v
+       +--ramp_s over-- RAMPING <------------- probes pass (sequential test) ------------ PROBING
+                          |                                                                  |
+                          +--ramp over but an alarm still open--> DEGRADED    probes fail --> EJECTED
+
+The rules, explicitly:
+
+* Only ``kind="alarm"`` alarms of warning or critical severity demote. ``change`` events, ``info``
+  alarms, ``ignored_signals`` (workload or price signals, not health) and alarms with
+  ``traffic_shift=True`` demote nobody; the ledger says why. The book runs its own peer check too:
+  when ``peer_fraction`` of a group's targets alarm on the same signal and direction within
+  ``peer_window_s``, the alarms are a traffic shift and the demotions they caused are undone.
+* A demoting alarm multiplies the weight by ``1 - penalty * scale``: ``penalty`` is
+  ``warning_penalty`` or ``critical_penalty``; ``scale`` is the alarm's effect size (standard
+  deviations or Cohen's h) over ``reference_effect``, clamped to [0.5, 1.5]. Weights never drop
+  below ``min_weight`` while a target is routable.
+* Ejection (circuit open): ``consecutive_failures`` hard failures in a row (5xx, 429, 408,
+  auth/not-found, timeouts and connection errors; ``client_error_codes`` are the request's fault
+  and do not count), a critical alarm on one of ``eject_signals``, or a critical alarm still open
+  after ``eject_after_degraded_s`` in DEGRADED. An ejection lasts ``base_ejection_s`` times the
+  number of times the target was ejected, capped at ``max_ejection_s`` (Envoy's outlier detection
+  rule); the count resets after ``max_ejection_s`` of uninterrupted health.
+* Never more than ``floor(max_ejected_fraction * size)`` targets of a group are ejected or probing
+  at once (targets without a group share one). A target over the limit fails open: it stays
+  DEGRADED at ``min_weight`` with the reason, and is ejected later if the group has room.
+* PROBING hands out ``probe_budget`` probes through `take_probe`, one per ``probe_interval_s``.
+  Their outcomes drive a sequential probability ratio test of "failure rate back at
+  ``probe_baseline_failure_rate``" against "still at ``probe_failing_failure_rate``" with error
+  rates ``probe_error`` both ways (Wald's SPRT). With the defaults (5 % vs 50 %, 5 % errors)
+  5 successes in a row pass, 2 failures in a row fail, 1 failure needs 9 successes; at least
+  ``probe_min_successes`` successes are always required. Passing starts RAMPING; failing, an
+  exhausted budget without a decision, or ``probe_timeout_s`` without an answer ejects again.
+* RAMPING (slow start) raises the weight linearly from ``ramp_floor`` (or the degraded weight) to
+  1.0 over ``ramp_s``, capped by any alarm still open. It becomes HEALTHY when the ramp is over
+  and no demoting alarm is open (the monitor's ``recovered`` alarm closed each one), else DEGRADED.
+* Hysteresis: leaving DEGRADED needs every demoting alarm closed and ``min_dwell_s`` spent in it.
+  For ``rearm_s`` after a target recovered (entered RAMPING), warning alarms are held in the ledger
+  without demoting; critical alarms and hard failures still act. Held alarms still open when the
+  window ends demote then. "Improved" events (recoveries that do not close an open alarm) halve
+  the penalty of that signal's open alarm.
+
+Time comes from the injected ``clock``; time-driven moves happen in `tick()` and lazily on every
+query, so tests need no sleeps. One lock guards all state; subscribers are called outside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..drift.alarm import Alarm, StreamKey
+from ..version import __version__
+
+__all__ = ["HealthBook", "HealthPolicy", "TargetHealth", "TargetState", "Transition"]
+
+log = logging.getLogger("routewatch.router")
+
+STATE_METRIC = "routewatch.router.target.state"
+WEIGHT_METRIC = "routewatch.router.target.weight"
+_DEFAULT_GROUP = "default"
+
+
+class TargetState(str, Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    EJECTED = "ejected"
+    PROBING = "probing"
+    RAMPING = "ramping"
+
+
+class HealthPolicy(BaseModel):
+    """How targets are demoted, ejected, probed and restored. Times in seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # demotion
+    warning_penalty: float = Field(default=0.5, gt=0, lt=1, description="Weight cut by one warning alarm.")
+    critical_penalty: float = Field(default=0.8, gt=0, lt=1, description="Weight cut by one critical alarm.")
+    reference_effect: float = Field(default=1.0, gt=0, description="Effect size at which the penalty applies 1:1.")
+    min_weight: float = Field(default=0.05, gt=0, lt=1, description="Lowest weight of a routable target.")
+    ignored_signals: tuple[str, ...] = Field(
+        default=("output_tokens", "cost"), description="Signals that describe the workload or price, not health."
+    )
+    min_dwell_s: float = Field(default=30.0, ge=0, description="Least time in DEGRADED before restoring.")
+    rearm_s: float = Field(default=300.0, ge=0, description="After recovery, warning alarms are held this long.")
+    # ejection
+    consecutive_failures: int = Field(default=5, ge=1, description="Hard failures in a row that eject.")
+    client_error_codes: tuple[int, ...] = Field(
+        default=(400, 413, 422), description="HTTP statuses that are the request's fault, not the target's."
+    )
+    eject_signals: tuple[str, ...] = Field(
+        default=("error", "server_error", "empty", "schema_invalid", "refusal", "truncated", "score"),
+        description="Signals whose critical alarm ejects at once.",
+    )
+    eject_after_degraded_s: float | None = Field(
+        default=900.0, gt=0, description="DEGRADED this long with a critical alarm open ejects; None never."
+    )
+    base_ejection_s: float = Field(default=30.0, gt=0, description="Ejection time, times the ejection count.")
+    max_ejection_s: float = Field(default=300.0, gt=0, description="Longest ejection.")
+    max_ejected_fraction: float = Field(default=0.5, ge=0, le=1, description="Share of a group that may be out.")
+    # probing
+    probe_budget: int = Field(default=10, ge=1, description="Probe calls per half-open round.")
+    probe_interval_s: float = Field(default=5.0, ge=0, description="Least time between two probes.")
+    probe_timeout_s: float = Field(default=60.0, gt=0, description="Wait for outstanding probe results.")
+    probe_min_successes: int = Field(default=3, ge=1, description="Successes needed whatever the test says.")
+    probe_baseline_failure_rate: float = Field(default=0.05, gt=0, lt=1, description="H0 of the probe test.")
+    probe_failing_failure_rate: float = Field(default=0.5, gt=0, lt=1, description="H1 of the probe test.")
+    probe_error: float = Field(default=0.05, gt=0, lt=0.5, description="Both error rates of the probe test.")
+    # slow start
+    ramp_s: float = Field(default=60.0, ge=0, description="Slow-start length.")
+    ramp_floor: float = Field(default=0.1, gt=0, le=1, description="Weight at the start of a ramp.")
+    # peer check
+    peer_fraction: float = Field(default=0.6, gt=0, le=1, description="Share of a group alarming together = shift.")
+    peer_min_targets: int = Field(default=3, ge=2, description="Group size before the peer check applies.")
+    peer_window_s: float = Field(default=600.0, gt=0, description="How recent a peer's alarm must be.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthPolicy:
+        if self.max_ejection_s < self.base_ejection_s:
+            raise ValueError("max_ejection_s must be >= base_ejection_s")
+        if self.probe_failing_failure_rate <= self.probe_baseline_failure_rate:
+            raise ValueError("probe_failing_failure_rate must exceed probe_baseline_failure_rate")
+        if self.probe_min_successes > self.probe_budget:
+            raise ValueError("probe_min_successes must not exceed probe_budget")
+        return self
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """One target's line in the ledger."""
+
+    target: str
+    provider: str
+    model: str
+    state: TargetState
+    weight_factor: float
+    reason: str
+    since: float
+    next_probe_at: float | None
+    open_alarms: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "provider": self.provider,
+            "model": self.model,
+            "state": self.state.value,
+            "weight_factor": self.weight_factor,
+            "reason": self.reason,
+            "since": self.since,
+            "next_probe_at": self.next_probe_at,
+            "open_alarms": list(self.open_alarms),
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A target changed state, and why."""
+
+    target: str
+    old: TargetState
+    new: TargetState
+    reason: str
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "old": self.old.value, "new": self.new.value, "reason": self.reason,
+                "at": self.at}  # fmt: skip
+
+
+@dataclass
+class _OpenAlarm:
+    signal: str
+    direction: str
+    severity: str
+    effect: float | None
+    explanation: str
+    at: float
+    demotes: bool
+    note: str = ""  # why it does not demote
+    improving: bool = False
+
+
+@dataclass
+class _Target:
+    name: str
+    provider: str
+    model: str
+    groups: tuple[str, ...]
+    state: TargetState
+    since: float
+    reason: str
+    open: dict[str, _OpenAlarm] = field(default_factory=dict)
+    streak: list[str] = field(default_factory=list)  # labels of consecutive hard failures
+    times_ejected: int = 0
+    eject_until: float = 0.0
+    pending_eject: str | None = None  # reason of an ejection refused by max_ejected_fraction
+    pending_signal: str | None = None  # the alarm behind it; None: a failure streak
+    recovered_at: float | None = None
+    # probing round
+    probes_given: int = 0
+    probe_ok: int = 0
+    probe_fail: int = 0
+    llr: float = 0.0
+    next_probe_at: float | None = None
+    last_probe_at: float | None = None
+    # ramp
+    ramp_start: float = 0.0
+    ramp_from: float = 0.0
+
+
+class HealthBook:
+    """Per-target health: states, weights, probes and the reasons behind them."""
+
+    def __init__(
+        self,
+        policy: HealthPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self.policy = policy or HealthPolicy()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._targets: dict[str, _Target] = {}
+        self._subscribers: tuple[Callable[[Transition], Any], ...] = ()
+        self.callback_errors = 0
+        p = self.policy
+        self._llr_ok = math.log((1 - p.probe_failing_failure_rate) / (1 - p.probe_baseline_failure_rate))
+        self._llr_fail = math.log(p.probe_failing_failure_rate / p.probe_baseline_failure_rate)
+        self._accept = math.log(p.probe_error / (1 - p.probe_error))
+        self._reject = math.log((1 - p.probe_error) / p.probe_error)
+        _register_gauges(self, meter_provider)
+
+    # --- targets ------------------------------------------------------------------------------------
+    def add_target(self, name: str, *, provider: str, model: str, groups: Iterable[str] = ()) -> None:
+        """Add (or re-describe, keeping its state) a target."""
+        with self._lock:
+            existing = self._targets.get(name)
+            if existing is not None:
+                existing.provider, existing.model, existing.groups = provider, model, tuple(groups)
+                return
+            self._targets[name] = _Target(
+                name, provider, model, tuple(groups), TargetState.HEALTHY, self._clock(), "no alarms, no failures"
+            )
+
+    def remove_target(self, name: str) -> None:
+        with self._lock:
+            self._targets.pop(name, None)
+
+    def targets_for_key(self, key: StreamKey) -> list[str]:
+        """Targets serving the stream's provider and model (the operation does not matter)."""
+        with self._lock:
+            return [t.name for t in self._targets.values() if t.provider == key.provider and t.model == key.model]
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def on_alarm(self, alarm: Alarm) -> None:
+        """Alarms demote, recoveries close alarms and restore, traffic shifts and changes never demote."""
+        moves: list[Transition] = []
+        with self._lock:
+            now = self._clock()
+            names = self.targets_for_key(alarm.key)
+            if not names:
+                return
+            kind = str(alarm.kind)
+            if kind == "change":
+                log.debug("change event does not demote: %s", alarm.explanation)
+                return
+            for name in names:
+                target = self._targets[name]
+                self._advance(target, now, moves)
+                if kind == "alarm":
+                    self._open_alarm(target, alarm, now, moves)
+                elif kind in ("recovered", "improved"):
+                    self._recovery(target, alarm, now, moves)
+            if kind == "alarm" and not alarm.traffic_shift:
+                self._peer_check(names, alarm, now, moves)
+            self._fill_pending(now, moves)
+        self._publish(moves)
+
+    def on_result(
+        self,
+        name: str,
+        *,
+        ok: bool,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        latency_s: float | None = None,
+        probe: bool = False,
+    ) -> None:
+        """One finished call to `name`: hard failures in a row eject; in PROBING every answer is evidence."""
+        moves: list[Transition] = []
+        with self._lock:
+            target = self._targets.get(name)
+            if target is None:
+                return
+            now = self._clock()
+            self._advance(target, now, moves)
+            if not ok and status_code is not None and status_code in self.policy.client_error_codes:
+                return  # the request's fault: neither success nor failure of the target
+            if target.state is TargetState.PROBING:
+                self._probe_result(target, ok, _failure_label(status_code, error_type), now, moves)
+            elif target.state is TargetState.EJECTED:
+                pass  # a late answer from before the ejection
+            elif ok:
+                target.streak.clear()
+                if target.pending_eject and target.pending_signal is None:
+                    self._drop_pending(target, "the failure streak broke", now, moves)
+            else:
+                target.streak.append(_failure_label(status_code, error_type))
+                if len(target.streak) >= self.policy.consecutive_failures:
+                    reason = _streak_reason(target.streak)
+                    target.streak.clear()
+                    self._eject(target, reason, now, moves)
+            self._fill_pending(now, moves)
+        self._publish(moves)
+
+    def tick(self) -> None:
+        """Time-driven moves: ejections ending, ramps finishing, dwell and re-arm windows passing."""
+        moves: list[Transition] = []
+        with self._lock:
+            now = self._clock()
+            for target in list(self._targets.values()):
+                self._advance(target, now, moves)
+            self._fill_pending(now, moves)
+        self._publish(moves)
+
+    # --- queries ------------------------------------------------------------------------------------
+    def state(self, name: str) -> TargetState:
+        return self._query(name).state
+
+    def weight_factor(self, name: str) -> float:
+        """1 healthy, between 0 and 1 degraded or ramping, 0 ejected or probing."""
+        return self._query(name).weight_factor
+
+    def admits(self, name: str) -> bool:
+        """Whether ordinary traffic may go to `name` (probes go through `take_probe`)."""
+        return self._query(name).state in (TargetState.HEALTHY, TargetState.DEGRADED, TargetState.RAMPING)
+
+    def take_probe(self, name: str) -> bool:
+        """True when a probe call to `name` is due now; the caller must then send one and report it
+        with ``on_result(..., probe=True)``. Consumes one unit of the round's budget."""
+        moves: list[Transition] = []
+        with self._lock:
+            target = self._targets.get(name)
+            if target is None:
+                return False
+            now = self._clock()
+            self._advance(target, now, moves)
+            due = (
+                target.state is TargetState.PROBING
+                and target.probes_given < self.policy.probe_budget
+                and target.next_probe_at is not None
+                and now >= target.next_probe_at
+            )
+            if due:
+                target.probes_given += 1
+                target.last_probe_at = now
+                more = target.probes_given < self.policy.probe_budget
+                target.next_probe_at = now + self.policy.probe_interval_s if more else None
+        self._publish(moves)
+        return due
+
+    def status(self) -> dict[str, TargetHealth]:
+        """The ledger: every target's state, weight, reason, and open alarms."""
+        moves: list[Transition] = []
+        with self._lock:
+            now = self._clock()
+            for target in self._targets.values():
+                self._advance(target, now, moves)
+            result = {name: self._health(target, now) for name, target in self._targets.items()}
+        self._publish(moves)
+        return result
+
+    def subscribe(self, fn: Callable[[Transition], Any]) -> None:
+        """Call `fn(transition)` after every state change (exceptions are logged, never raised)."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, fn)
+
+    def unsubscribe(self, fn: Callable[[Transition], Any]) -> None:
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not fn)
+
+    # --- internals: queries ---------------------------------------------------------------------------
+    def _query(self, name: str) -> TargetHealth:
+        moves: list[Transition] = []
+        with self._lock:
+            target = self._targets.get(name)
+            if target is None:
+                raise KeyError(f"unknown target {name!r}")
+            now = self._clock()
+            self._advance(target, now, moves)
+            health = self._health(target, now)
+        self._publish(moves)
+        return health
+
+    def _health(self, target: _Target, now: float) -> TargetHealth:
+        next_probe = None
+        if target.state is TargetState.EJECTED:
+            next_probe = target.eject_until
+        elif target.state is TargetState.PROBING:
+            next_probe = target.next_probe_at
+        return TargetHealth(
+            target=target.name,
+            provider=target.provider,
+            model=target.model,
+            state=target.state,
+            weight_factor=round(self._weight(target, now), 6),
+            reason=self._reason(target),
+            since=target.since,
+            next_probe_at=next_probe,
+            open_alarms=tuple(sorted(target.open)),
+        )
+
+    def _reason(self, target: _Target) -> str:
+        notes = [f"{a.signal} alarm not acted on: {a.note}" for a in target.open.values() if not a.demotes and a.note]
+        return "; ".join([target.reason, *notes])
+
+    def _alarm_weight(self, target: _Target) -> float:
+        weight = 1.0
+        p = self.policy
+        for alarm in target.open.values():
+            if not alarm.demotes:
+                continue
+            penalty = p.critical_penalty if alarm.severity == "critical" else p.warning_penalty
+            scale = 1.0 if alarm.effect is None else min(1.5, max(0.5, abs(alarm.effect) / p.reference_effect))
+            if alarm.improving:
+                scale /= 2
+            weight *= max(0.0, 1.0 - penalty * scale)
+        return max(p.min_weight, weight)
+
+    def _weight(self, target: _Target, now: float) -> float:
+        state = target.state
+        if state is TargetState.HEALTHY:
+            return 1.0
+        if state in (TargetState.EJECTED, TargetState.PROBING):
+            return 0.0
+        cap = self._alarm_weight(target)
+        if state is TargetState.DEGRADED:
+            return self.policy.min_weight if target.pending_eject else cap
+        # RAMPING
+        done = 1.0 if self.policy.ramp_s <= 0 else min(1.0, (now - target.ramp_start) / self.policy.ramp_s)
+        start = min(target.ramp_from, cap)
+        return start + (cap - start) * done
+
+    # --- internals: moves ---------------------------------------------------------------------------
+    def _move(self, target: _Target, new: TargetState, reason: str, now: float, moves: list[Transition]) -> None:
+        old = target.state
+        target.state, target.reason = new, reason
+        if new is not old:
+            target.since = now
+            moves.append(Transition(target.name, old, new, reason, now))
+
+    def _advance(self, target: _Target, now: float, moves: list[Transition]) -> None:
+        """Apply every time-driven move that is due for `target`."""
+        p = self.policy
+        for alarm in target.open.values():  # re-arm window over: held warnings demote now
+            if not alarm.demotes and alarm.note.startswith("held") and not self._rearming(target, now):
+                alarm.demotes, alarm.note = True, ""
+                self._demote(target, alarm, now, moves)
+        state = target.state
+        if state is TargetState.HEALTHY:
+            if target.times_ejected and now - target.since >= p.max_ejection_s:
+                target.times_ejected = 0
+        elif state is TargetState.EJECTED and now >= target.eject_until:
+            self._start_probing(target, now, moves)
+        elif state is TargetState.PROBING:
+            waited = target.last_probe_at if target.last_probe_at is not None else target.since
+            if target.probes_given >= p.probe_budget and now - waited >= p.probe_timeout_s:
+                self._reeject(target, f"probes inconclusive: {target.probe_ok} of {target.probes_given} succeeded, "
+                                      f"{target.probe_fail} failed", now, moves, escalate=False)  # fmt: skip
+        elif state is TargetState.RAMPING:
+            if now - target.ramp_start >= p.ramp_s:
+                self._finish_ramp(target, now, moves)
+        elif state is TargetState.DEGRADED:
+            demoting = [a for a in target.open.values() if a.demotes]
+            if not demoting and not target.pending_eject and now - target.since >= p.min_dwell_s:
+                self._start_ramp(target, self._weight(target, now), "every alarm closed; slow start", now, moves)
+            elif p.eject_after_degraded_s is not None and not target.pending_eject:
+                critical = [a for a in demoting if a.severity == "critical"]
+                if critical and now - target.since >= p.eject_after_degraded_s:
+                    self._eject(target, f"degraded for {now - target.since:.0f} s and still critical: "
+                                        f"{critical[0].explanation}", now, moves, critical[0].signal)  # fmt: skip
+
+    def _open_alarm(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
+        p = self.policy
+        opened = _OpenAlarm(alarm.signal, alarm.direction, alarm.severity, alarm.effect_size, alarm.explanation,
+                            now, demotes=True)  # fmt: skip
+        if alarm.severity not in ("warning", "critical"):
+            opened.demotes, opened.note = False, f"severity {alarm.severity}"
+        elif alarm.signal in p.ignored_signals:
+            opened.demotes, opened.note = False, "signal describes the workload or price, not health"
+        elif alarm.traffic_shift:
+            opened.demotes, opened.note = False, "traffic shift (most streams moved at once)"
+        elif alarm.severity == "warning" and self._rearming(target, now):
+            assert target.recovered_at is not None
+            opened.demotes = False
+            opened.note = (f"held: recovered {now - target.recovered_at:.0f} s ago, within the "
+                           f"{p.rearm_s:.0f} s re-arm window that needs critical evidence")  # fmt: skip
+        target.open[alarm.signal] = opened
+        if not opened.demotes:
+            log.info("routewatch router: %s alarm on %s not acted on: %s", alarm.signal, target.name, opened.note,
+                     extra={"routewatch_router": {"target": target.name, "signal": alarm.signal,
+                                                  "ignored": opened.note}})  # fmt: skip
+            return
+        self._demote(target, opened, now, moves)
+
+    def _demote(self, target: _Target, alarm: _OpenAlarm, now: float, moves: list[Transition]) -> None:
+        state = target.state
+        if state in (TargetState.EJECTED, TargetState.PROBING):
+            return  # already out; the alarm stays open and caps the ramp later
+        if alarm.severity == "critical" and alarm.signal in self.policy.eject_signals:
+            self._eject(target, alarm.explanation, now, moves, alarm.signal)
+            return
+        if target.pending_eject:
+            return
+        self._move(target, TargetState.DEGRADED, alarm.explanation if state is not TargetState.DEGRADED
+                   else self._degraded_reason(target), now, moves)  # fmt: skip
+
+    def _degraded_reason(self, target: _Target) -> str:
+        texts = [a.explanation for a in target.open.values() if a.demotes]
+        return "; ".join(texts) if texts else target.reason
+
+    def _recovery(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
+        improvement = str(alarm.kind) == "improved" or alarm.explanation.startswith("improvement")
+        opened = target.open.get(alarm.signal)
+        if opened is None:
+            return
+        if improvement:
+            opened.improving = True
+            if target.state is TargetState.DEGRADED and opened.demotes:
+                target.reason = self._degraded_reason(target) + f"; improving: {alarm.explanation}"
+            return
+        del target.open[alarm.signal]
+        if target.pending_eject and target.pending_signal == alarm.signal:
+            self._drop_pending(target, alarm.explanation, now, moves)
+            return
+        if not opened.demotes:
+            return
+        if target.state is TargetState.DEGRADED:
+            if any(a.demotes for a in target.open.values()):
+                target.reason = self._degraded_reason(target)
+            else:
+                target.reason = f"{alarm.explanation}; waiting out the {self.policy.min_dwell_s:.0f} s dwell"
+                self._advance(target, now, moves)
+        elif target.state is TargetState.RAMPING:
+            target.reason = f"slow start; {alarm.explanation}"
+
+    def _peer_check(self, names: list[str], alarm: Alarm, now: float, moves: list[Transition]) -> None:
+        """Most of a group alarming on one signal at once is a traffic shift: undo those demotions."""
+        p = self.policy
+        for group in {g for n in names for g in self._groups_of(self._targets[n])}:
+            members = [t for t in self._targets.values() if group in self._groups_of(t)]
+            if len(members) < p.peer_min_targets:
+                continue
+            moving = [
+                t
+                for t in members
+                if (a := t.open.get(alarm.signal)) is not None
+                and a.direction == alarm.direction
+                and now - a.at <= p.peer_window_s
+                and a.note != "severity info"
+            ]
+            if len(moving) / len(members) < p.peer_fraction:
+                continue
+            note = (f"traffic shift: {len(moving)} of {len(members)} targets in group {group!r} "
+                    f"alarmed on {alarm.signal} within {p.peer_window_s:.0f} s")  # fmt: skip
+            for target in moving:
+                opened = target.open[alarm.signal]
+                if opened.demotes:
+                    opened.demotes, opened.note = False, note
+                    self._release(target, note, now, moves)
+
+    def _release(self, target: _Target, note: str, now: float, moves: list[Transition]) -> None:
+        """A demotion's cause was withdrawn: restore what no other cause holds."""
+        if target.state is TargetState.DEGRADED and not any(a.demotes for a in target.open.values()):
+            if not target.pending_eject:
+                self._move(target, TargetState.HEALTHY, f"demotion undone: {note}", now, moves)
+        elif target.state is TargetState.DEGRADED:
+            target.reason = self._degraded_reason(target)
+
+    def _groups_of(self, target: _Target) -> tuple[str, ...]:
+        return target.groups or (_DEFAULT_GROUP,)
+
+    def _room_to_eject(self, target: _Target) -> str | None:
+        """None when `target` may be ejected, else why not (the group already has enough out)."""
+        for group in self._groups_of(target):
+            members = [t for t in self._targets.values() if group in self._groups_of(t)]
+            out = sum(t.state in (TargetState.EJECTED, TargetState.PROBING) for t in members if t is not target)
+            allowed = math.floor(self.policy.max_ejected_fraction * len(members) + 1e-9)
+            if out + 1 > allowed:
+                return (f"{out} of {len(members)} targets in group {group!r} already out and "
+                        f"max_ejected_fraction {self.policy.max_ejected_fraction:g} allows {allowed}")  # fmt: skip
+        return None
+
+    def _eject(
+        self, target: _Target, reason: str, now: float, moves: list[Transition], signal: str | None = None
+    ) -> None:
+        refusal = self._room_to_eject(target)
+        if refusal is not None:
+            target.pending_eject, target.pending_signal = reason, signal
+            self._move(target, TargetState.DEGRADED,
+                       f"kept in rotation at minimum weight (fail open) instead of ejecting: {refusal}; "
+                       f"ejection cause: {reason}", now, moves)  # fmt: skip
+            return
+        target.pending_eject = target.pending_signal = None
+        target.times_ejected += 1
+        duration = min(self.policy.max_ejection_s, self.policy.base_ejection_s * target.times_ejected)
+        target.eject_until = now + duration
+        target.streak.clear()
+        self._move(target, TargetState.EJECTED, f"{reason}; ejected for {duration:.0f} s "
+                   f"(ejection #{target.times_ejected})", now, moves)  # fmt: skip
+
+    def _reeject(self, target: _Target, reason: str, now: float, moves: list[Transition], *, escalate: bool) -> None:
+        if not escalate:
+            target.times_ejected = max(0, target.times_ejected - 1)
+        # Already out: the group limit counts this target as out, so re-ejecting always has room.
+        target.times_ejected += 1
+        duration = min(self.policy.max_ejection_s, self.policy.base_ejection_s * target.times_ejected)
+        target.eject_until = now + duration
+        self._move(target, TargetState.EJECTED, f"{reason}; ejected again for {duration:.0f} s", now, moves)
+
+    def _drop_pending(self, target: _Target, why: str, now: float, moves: list[Transition]) -> None:
+        """The cause of a refused ejection is gone: the target is judged by its open alarms again."""
+        target.pending_eject = target.pending_signal = None
+        reason = self._degraded_reason(target) if any(a.demotes for a in target.open.values()) else why
+        self._move(target, TargetState.DEGRADED, f"ejection no longer pending ({why}); {reason}", now, moves)
+        self._advance(target, now, moves)
+
+    def _fill_pending(self, now: float, moves: list[Transition]) -> None:
+        """Fail-open targets are ejected once their group has room again."""
+        for target in self._targets.values():
+            if target.pending_eject and target.state is TargetState.DEGRADED and self._room_to_eject(target) is None:
+                self._eject(target, target.pending_eject, now, moves, target.pending_signal)
+
+    def _start_probing(self, target: _Target, now: float, moves: list[Transition]) -> None:
+        target.probes_given = target.probe_ok = target.probe_fail = 0
+        target.llr = 0.0
+        target.next_probe_at = now
+        target.last_probe_at = None
+        self._move(target, TargetState.PROBING, f"ejection over; probing with up to {self.policy.probe_budget} "
+                   f"calls, one per {self.policy.probe_interval_s:g} s", now, moves)  # fmt: skip
+
+    def _probe_result(self, target: _Target, ok: bool, label: str, now: float, moves: list[Transition]) -> None:
+        p = self.policy
+        if ok:
+            target.probe_ok += 1
+            target.llr += self._llr_ok
+        else:
+            target.probe_fail += 1
+            target.llr += self._llr_fail
+        tally = f"{target.probe_ok} of {target.probe_ok + target.probe_fail} probes succeeded"
+        if target.llr >= self._reject:
+            self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
+        elif target.llr <= self._accept and target.probe_ok >= p.probe_min_successes:
+            target.recovered_at = now
+            self._start_ramp(target, p.ramp_floor, f"probes passed ({tally}); slow start over {p.ramp_s:g} s",
+                             now, moves)  # fmt: skip
+        elif target.probe_ok + target.probe_fail >= p.probe_budget:
+            self._reeject(target, f"probes inconclusive ({tally})", now, moves, escalate=False)
+        else:
+            target.reason = f"probing: {tally} so far"
+
+    def _start_ramp(self, target: _Target, start: float, reason: str, now: float, moves: list[Transition]) -> None:
+        target.ramp_start = now
+        target.ramp_from = max(self.policy.ramp_floor, min(1.0, start))
+        if target.recovered_at is None or target.recovered_at < now:
+            target.recovered_at = now
+        self._move(target, TargetState.RAMPING, reason, now, moves)
+        if self.policy.ramp_s <= 0:
+            self._finish_ramp(target, now, moves)
+
+    def _finish_ramp(self, target: _Target, now: float, moves: list[Transition]) -> None:
+        demoting = [a for a in target.open.values() if a.demotes]
+        if demoting:
+            self._move(target, TargetState.DEGRADED, "slow start over but still open: " + "; ".join(
+                a.explanation for a in demoting), now, moves)  # fmt: skip
+        else:
+            self._move(target, TargetState.HEALTHY, f"back at baseline; slow start over after {self.policy.ramp_s:g} s",
+                       now, moves)  # fmt: skip
+
+    def _rearming(self, target: _Target, now: float) -> bool:
+        return target.recovered_at is not None and now - target.recovered_at < self.policy.rearm_s
+
+    # --- outputs ------------------------------------------------------------------------------------
+    def _publish(self, moves: list[Transition]) -> None:
+        if not moves:
+            return
+        subscribers = self._subscribers
+        for move in moves:
+            level = logging.WARNING if move.new in (TargetState.EJECTED, TargetState.DEGRADED) else logging.INFO
+            log.log(level, "routewatch router: %s %s -> %s: %s", move.target, move.old.value, move.new.value,
+                    move.reason, extra={"routewatch_transition": move.as_dict()})  # fmt: skip
+            for fn in subscribers:
+                try:
+                    fn(move)
+                except Exception:
+                    self.callback_errors += 1
+                    log.warning("routewatch health subscriber %r failed", fn, exc_info=True)
+
+    def _observations(self) -> tuple[list[Observation], list[Observation]]:
+        states: list[Observation] = []
+        weights: list[Observation] = []
+        for name, health in self.status().items():
+            base = {"routewatch.router.target": name, "gen_ai.provider.name": health.provider,
+                    "gen_ai.request.model": health.model}  # fmt: skip
+            for state in TargetState:
+                states.append(Observation(int(health.state is state), {**base, "routewatch.router.state": state.value}))
+            weights.append(Observation(health.weight_factor, base))
+        return states, weights
+
+
+def _failure_label(status_code: int | None, error_type: str | None) -> str:
+    if status_code is not None:
+        return str(status_code)
+    return error_type or "error"
+
+
+def _streak_reason(labels: list[str]) -> str:
+    if len(set(labels)) == 1:
+        label = labels[0]
+        return f"{len(labels)} consecutive {label}s" if label.isdigit() else f"{len(labels)} consecutive {label} errors"
+    return f"{len(labels)} consecutive failures ({', '.join(labels)})"
+
+
+# --- gauges: one pair per meter provider, observing every live book ---------------------------------
+_gauge_lock = threading.Lock()
+_books_by_provider: dict[int, weakref.WeakSet[HealthBook]] = {}
+_providers: dict[int, Any] = {}  # keep the provider alive so its id is not reused
+
+
+def _register_gauges(book: HealthBook, meter_provider: MeterProvider | None) -> None:
+    key = id(meter_provider)
+    with _gauge_lock:
+        books = _books_by_provider.get(key)
+        if books is not None:
+            books.add(book)
+            return
+        books = _books_by_provider[key] = weakref.WeakSet([book])
+        _providers[key] = meter_provider
+    meter = get_meter("routewatch.router", __version__, meter_provider)
+
+    def observe_states(options: CallbackOptions) -> Iterable[Observation]:
+        out: list[Observation] = []
+        for each in list(books):
+            out.extend(each._observations()[0])
+        return out
+
+    def observe_weights(options: CallbackOptions) -> Iterable[Observation]:
+        out: list[Observation] = []
+        for each in list(books):
+            out.extend(each._observations()[1])
+        return out
+
+    meter.create_observable_gauge(STATE_METRIC, [observe_states], unit="1",
+                                  description="1 for the router target's current health state, else 0.")  # fmt: skip
+    meter.create_observable_gauge(WEIGHT_METRIC, [observe_weights], unit="1",
+                                  description="Router target's weight factor: 1 healthy, 0 ejected.")  # fmt: skip
