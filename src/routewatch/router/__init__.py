@@ -5,6 +5,16 @@
 
 from __future__ import annotations
 
+from .feedback import Attachment, Demotable, attach
 from .health import HealthBook, HealthPolicy, TargetHealth, TargetState, Transition
 
-__all__ = ["HealthBook", "HealthPolicy", "TargetHealth", "TargetState", "Transition"]
+__all__ = [
+    "Attachment",
+    "Demotable",
+    "HealthBook",
+    "HealthPolicy",
+    "TargetHealth",
+    "TargetState",
+    "Transition",
+    "attach",
+]
