@@ -214,6 +214,7 @@ class _Target:
     pending_eject: str | None = None  # reason of an ejection refused by max_ejected_fraction
     pending_signal: str | None = None  # the alarm behind it; None: a failure streak
     recovered_at: float | None = None
+    settled_weight: float = 1.0  # weight of a DEGRADED target whose alarms closed, while it dwells
     # probing round
     probes_given: int = 0
     probe_ok: int = 0
@@ -454,7 +455,9 @@ class HealthBook:
             return 0.0
         cap = self._alarm_weight(target)
         if state is TargetState.DEGRADED:
-            return self.policy.min_weight if target.pending_eject else cap
+            if target.pending_eject:
+                return self.policy.min_weight
+            return cap if any(a.demotes for a in target.open.values()) else min(cap, target.settled_weight)
         # RAMPING
         done = 1.0 if self.policy.ramp_s <= 0 else min(1.0, (now - target.ramp_start) / self.policy.ramp_s)
         start = min(target.ramp_from, cap)
@@ -548,6 +551,8 @@ class HealthBook:
             if target.state is TargetState.DEGRADED and opened.demotes:
                 target.reason = self._degraded_reason(target) + f"; improving: {alarm.explanation}"
             return
+        if target.state is TargetState.DEGRADED:
+            target.settled_weight = self._weight(target, now)
         del target.open[alarm.signal]
         if target.pending_eject and target.pending_signal == alarm.signal:
             self._drop_pending(target, alarm.explanation, now, moves)
@@ -568,7 +573,8 @@ class HealthBook:
         p = self.policy
         for group in {g for n in names for g in self._groups_of(self._targets[n])}:
             members = [t for t in self._targets.values() if group in self._groups_of(t)]
-            if len(members) < p.peer_min_targets:
+            streams = {(t.provider, t.model) for t in members}  # deployments of one model are not peers
+            if len(streams) < p.peer_min_targets:
                 continue
             moving = [
                 t
@@ -578,9 +584,10 @@ class HealthBook:
                 and now - a.at <= p.peer_window_s
                 and a.note != "severity info"
             ]
-            if len(moving) / len(members) < p.peer_fraction:
+            moved = {(t.provider, t.model) for t in moving}
+            if len(moved) / len(streams) < p.peer_fraction:
                 continue
-            note = (f"traffic shift: {len(moving)} of {len(members)} targets in group {group!r} "
+            note = (f"traffic shift: {len(moved)} of {len(streams)} provider/models in group {group!r} "
                     f"alarmed on {alarm.signal} within {p.peer_window_s:.0f} s")  # fmt: skip
             for target in moving:
                 opened = target.open[alarm.signal]
@@ -639,6 +646,7 @@ class HealthBook:
 
     def _drop_pending(self, target: _Target, why: str, now: float, moves: list[Transition]) -> None:
         """The cause of a refused ejection is gone: the target is judged by its open alarms again."""
+        target.settled_weight = self.policy.min_weight
         target.pending_eject = target.pending_signal = None
         reason = self._degraded_reason(target) if any(a.demotes for a in target.open.values()) else why
         self._move(target, TargetState.DEGRADED, f"ejection no longer pending ({why}); {reason}", now, moves)
