@@ -7,7 +7,12 @@ signal-bus worker included), whatever else the machine does. Each configuration 
 `--short` and `--long` calls; the difference divided by the extra calls is the per-call count, with
 start-up and imports cancelled out. The simulator runs outside valgrind, in its own process.
 
-    python bench/instructions.py                         # all configurations, ~15 minutes
+Kinds: `plain` (non-streamed), `stream` (every reply token streamed, ~25 chunks) and `stream5` (the
+same request capped by `max_tokens` to ~5 chunks). The per-chunk cost is the difference between
+`stream` and `stream5` divided by the difference in chunks, so the fixed per-call cost cancels out.
+
+    python bench/instructions.py                         # all configurations, ~20 minutes
+    python bench/instructions.py --quick                 # bare, openai-v2, routewatch; ~8 minutes
     python bench/instructions.py --configs bare,routewatch --kinds plain
 """
 
@@ -23,11 +28,15 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overhead as ov
 
 CONFIGS = ("bare", "httpx2", "openai-v2", "openllmetry", "routewatch")
+KINDS = ("plain", "stream", "stream5")
+QUICK_CONFIGS = ("bare", "openai-v2", "routewatch")
+SHORT_STREAM_TOKENS = 2
 _REFS = re.compile(r"Collected\s*:\s*(\d+)")
 _SUMMARY = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
@@ -44,14 +53,30 @@ def _worker(config: str, base_url: str, calls: int, kind: str) -> None:
         if kind == "plain":
             client.chat.completions.create(model="gpt-4o-mini", messages=ov.MESSAGES)
         else:
-            for _chunk in client.chat.completions.create(
-                model="gpt-4o-mini", messages=ov.MESSAGES, stream=True, stream_options={"include_usage": True}
-            ):
-                pass
+            _stream(client, kind)
     if config == "routewatch":
         import routewatch
 
         routewatch.flush()
+
+
+def _stream(client: Any, kind: str) -> int:
+    """One streamed call read to its end; the number of chunks the app received."""
+    extra = {"max_tokens": SHORT_STREAM_TOKENS} if kind == "stream5" else {}
+    n = 0
+    for _chunk in client.chat.completions.create(
+        model="gpt-4o-mini", messages=ov.MESSAGES, stream=True, stream_options={"include_usage": True}, **extra
+    ):
+        n += 1
+    return n
+
+
+def _chunks(base_url: str) -> dict[str, int]:
+    """Chunks per streamed call of each kind, counted once outside valgrind."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    return {kind: _stream(client, kind) for kind in ("stream", "stream5")}
 
 
 def _count(config: str, base_url: str, calls: int, kind: str) -> tuple[int, int]:
@@ -73,7 +98,8 @@ def _count(config: str, base_url: str, calls: int, kind: str) -> tuple[int, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--kinds", default="plain,stream")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_CONFIGS)}")
     parser.add_argument("--short", type=int, default=10)
     parser.add_argument("--long", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
@@ -87,7 +113,7 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
-    configs = args.configs.split(",")
+    configs = list(QUICK_CONFIGS) if args.quick else args.configs.split(",")
     kinds = args.kinds.split(",")
     port = ov._free_port()
     sim = ov._start_simulator(port, args.tokens)
@@ -95,6 +121,7 @@ def main() -> None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
             pass
+        chunks = _chunks(base_url)
         jobs = [(c, k, n) for c in configs for k in kinds for n in (args.short, args.long)]
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -129,6 +156,18 @@ def main() -> None:
                     continue
                 other = on_main[(config, kind)] - on_main[("bare", kind)]
                 print(f"{kind}: on the app's thread, {config} adds {other / rw:.2f}x what routewatch adds")
+    if "stream" in kinds and "stream5" in kinds and chunks["stream"] > chunks["stream5"]:
+        span = chunks["stream"] - chunks["stream5"]
+        print(f"\nper streamed chunk ((stream - stream5) / {span} chunks; {chunks['stream']} vs {chunks['stream5']})")
+        for config in configs:
+            total = (per_call[(config, "stream")] - per_call[(config, "stream5")]) / span
+            main_thread = (on_main[(config, "stream")] - on_main[(config, "stream5")]) / span
+            line = f"{config:14s} {total:10,.0f} all threads {main_thread:10,.0f} app thread"
+            if "bare" in configs and config != "bare":
+                bare_total = (per_call[("bare", "stream")] - per_call[("bare", "stream5")]) / span
+                bare_main = (on_main[("bare", "stream")] - on_main[("bare", "stream5")]) / span
+                line += f"   added {total - bare_total:+9,.0f} all threads {main_thread - bare_main:+9,.0f} app thread"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ Shared by the sync and async transports, which only move bytes and call in here.
 method is safe to call from the app's code path: failures inside are logged and counted, never
 raised, and `finish` runs exactly once however the call ends (read to the end, failed, closed
 early, or garbage-collected).
+
+The app's thread does as little as possible: for each body chunk the stream wrapper appends
+`(chunk, arrival time)` to `raw`, after the app got the chunk. Everything else (reading the response
+headers, decoding, framing into events, parsing, timing the output chunks) is *digested* later from
+those pairs on the signal-bus worker, so time to first chunk and the chunk intervals are exactly
+what they would be if parsed live. `raw` is bounded: past `SPILL_BYTES` the stream wrapper hands the
+batch to the worker (`spill`), which digests batches in order under the call's digest lock.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -28,22 +36,26 @@ if TYPE_CHECKING:
     from .instrumentation import Instrumentation
     from .providers.base import ApiParser, StreamParser
 
-__all__ = ["Call"]
+__all__ = ["SPILL_BYTES", "Call", "RawChunks"]
 
 log = logging.getLogger("routewatch")
 
+#: Body bytes a call holds undigested before the stream wrapper hands them to the worker.
+SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
 _BODY, _SSE, _NDJSON = 0, 1, 2
+
+RawChunks = list[tuple[bytes, float]]
 
 
 class Call:
     """State of one attempt, from request to finish."""
 
     __slots__ = (
-        "_body", "_body_size", "_decoder", "_finished", "_first_out", "_framer", "_inst", "_intervals",
-        "_last_out", "_lock", "_mode", "_pending", "_raw_headers", "_stream_parser",
-        "_undecodable", "facts", "host", "own_span", "parser", "port", "retry_count", "route", "span", "start_ns",
-        "start_perf", "status_code", "tags",
+        "_body", "_body_size", "_decoder", "_digest_lock", "_finished", "_first_out", "_framer", "_headers",
+        "_inst", "_intervals", "_last_out", "_lock", "_mode", "_spilled", "_stream_parser", "_undecodable",
+        "facts", "host", "own_span", "parser", "pending", "port", "raw", "retry_count", "route", "span",
+        "start_ns", "start_perf", "status_code", "tags",
     )  # fmt: skip
 
     def __init__(
@@ -64,13 +76,16 @@ class Call:
         self.start_ns = time.time_ns()
         self.start_perf = time.perf_counter()
         self.status_code: int | None = None
-        self._raw_headers: Any = None
-        self._mode = _BODY
+        #: `(chunk, perf_counter at arrival)` not yet digested; appended on the app's thread.
+        self.raw: RawChunks = []
+        #: The chunk last handed to the app, set before it is, in case the app stops right there.
+        self.pending: tuple[bytes, float] | None = None
+        self._headers: Any = None
+        self._mode = -1  # decided from the headers by the first digest
         self._framer: SSEFramer | NDJSONFramer | None = None
         self._stream_parser: StreamParser | None = None
         self._body: list[bytes] = []
         self._body_size = 0
-        self._pending: bytes | None = None
         self._first_out: float | None = None
         self._last_out = 0.0
         self._intervals: list[float] = []
@@ -78,18 +93,47 @@ class Call:
         self._undecodable = False
         self._finished = False
         self._lock = threading.Lock()
+        self._digest_lock = threading.Lock()
+        self._spilled: deque[RawChunks] = deque()
 
-    # --- response headers ---------------------------------------------------------------------------
+    # --- app thread ---------------------------------------------------------------------------------
     def on_headers(self, status_code: int, headers: Any) -> None:
-        """Decide how to read the body: framed events for 2xx streams, else buffered JSON."""
+        """Keep the response headers; they are read when the body is digested, off the app's thread."""
         self.status_code = status_code
+        self._headers = headers
+
+    def spill(self) -> RawChunks:
+        """Hand the undigested chunks to the worker; returns the fresh list to append to."""
+        batch = self.raw
+        self.raw = []
+        self.pending = None
+        self._spilled.append(batch)
+        self._inst.bus.complete(self._drain)
+        return self.raw
+
+    # --- digestion (worker, or the finishing thread) ------------------------------------------------
+    def _drain(self) -> None:
+        with self._digest_lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        spilled = self._spilled
+        while spilled:
+            self._digest(spilled.popleft())
+
+    def _setup(self) -> None:
+        """Decide how to read the body: framed events for 2xx streams, else buffered JSON."""
+        self._mode = _BODY
+        headers = self._headers
+        if headers is None:
+            return
         try:
-            self._raw_headers = headers.raw  # read off the request path, at completion
             encoding = headers.get("content-encoding")
             if encoding:
                 self._use_decoder(encoding)
             content_type = headers.get("content-type", "")
-            if 200 <= status_code < 300:
+            status_code = self.status_code
+            if status_code is not None and 200 <= status_code < 300:
                 if "text/event-stream" in content_type:
                     self._mode, self._framer = _SSE, SSEFramer()
                 elif "ndjson" in content_type or (self.facts.stream and self.route.api.startswith("ollama.")):
@@ -97,6 +141,7 @@ class Call:
                 if self._framer is not None:
                     self._stream_parser = self.parser.stream_parser()
         except Exception:
+            self._mode, self._framer = _BODY, None
             self._inst.internal_error("reading response headers")
 
     def _use_decoder(self, encoding: str) -> None:
@@ -106,34 +151,36 @@ class Call:
             self._undecodable = True
             log.warning("routewatch: %s; the response is recorded without its body", exc)
 
-    # --- body chunks (hot path) -------------------------------------------------------------------
-    def on_chunk(self, chunk: bytes, now: float) -> None:
-        """Called after `chunk` was handed to the app: the work happens while the next one is on its way."""
-        if self._decoder is not None:
+    def _digest(self, batch: RawChunks) -> None:
+        """Decode, frame and parse chunks in arrival order, timing the ones that carried output."""
+        if self._mode < 0:
+            self._setup()
+        for chunk, now in batch:
+            if self._decoder is not None:
+                try:
+                    chunk = self._decoder(chunk)
+                except Exception:
+                    self._decoder, self._undecodable, self._mode = None, True, _BODY
+                    log.warning("routewatch: a compressed response body did not decode; recorded without its body")
+            if self._undecodable:
+                return
+            if self._mode == _BODY:
+                if self._body_size < self._inst.max_body_bytes:
+                    self._body.append(chunk)
+                    self._body_size += len(chunk)
+                continue
             try:
-                chunk = self._decoder(chunk)
+                parser = self._stream_parser
+                for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
+                    if parser.feed(name, data):  # type: ignore[union-attr]
+                        if self._first_out is None:
+                            self._first_out = now
+                        elif len(self._intervals) < _MAX_INTERVALS:
+                            self._intervals.append(now - self._last_out)
+                        self._last_out = now
             except Exception:
-                self._decoder, self._undecodable, self._mode = None, True, _BODY
-                log.warning("routewatch: a compressed response body did not decode; recorded without its body")
-        if self._undecodable:
-            return
-        if self._mode == _BODY:
-            if self._body_size < self._inst.max_body_bytes:
-                self._body.append(chunk)
-                self._body_size += len(chunk)
-            return
-        try:
-            parser = self._stream_parser
-            for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
-                if parser.feed(name, data):  # type: ignore[union-attr]
-                    if self._first_out is None:
-                        self._first_out = now
-                    elif len(self._intervals) < _MAX_INTERVALS:
-                        self._intervals.append(now - self._last_out)
-                    self._last_out = now
-        except Exception:
-            self._mode = _BODY  # stop parsing this body; the app still gets every byte
-            self._inst.internal_error("parsing a streamed chunk")
+                self._mode = _BODY  # stop parsing this body; the app still gets every byte
+                self._inst.internal_error("parsing a streamed chunk")
 
     # --- the end ----------------------------------------------------------------------------------
     def finish(self, how: str, exc: BaseException | None = None) -> None:
@@ -148,6 +195,9 @@ class Call:
                 return
             self._finished = True
         end = time.perf_counter()
+        pending, raw = self.pending, self.raw
+        if pending is not None and (not raw or raw[-1] is not pending):
+            raw.append(pending)  # the app stopped (or failed) right after receiving it
         if self.own_span:
             self._inst.bus.complete(lambda: self._complete(how, exc, end))
         else:
@@ -157,6 +207,10 @@ class Call:
 
     def _complete(self, how: str, exc: BaseException | None, end: float) -> CallRecord | None:
         try:
+            with self._digest_lock:
+                self._drain_locked()
+                batch, self.raw = self.raw, []
+                self._digest(batch)
             record = self._record(how, exc, end)
             self._close_span(record, exc, end)
             return record
@@ -190,7 +244,7 @@ class Call:
         )  # fmt: skip
 
     def _rate_limits(self) -> RateLimits:
-        return RateLimits() if self._raw_headers is None else self._inst.rate_limits(self._raw_headers)
+        return RateLimits() if self._headers is None else self._inst.rate_limits(self._headers.raw)
 
     def _response_facts(self, how: str) -> ResponseFacts:
         if self._undecodable:

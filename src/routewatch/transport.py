@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from .call import Call
+from .call import SPILL_BYTES, Call
 from .instrumentation import Instrumentation
 
 __all__ = ["TransportClasses", "is_wrapped", "transport_classes"]
@@ -59,7 +59,7 @@ def _watch_response(response: Any, call: Call, stream_cls: type[Any]) -> None:
         call.on_headers(response.status_code, response.headers)
         content = getattr(response, "_content", None)
         if isinstance(content, bytes):  # already read in memory (mock transports): finish now
-            call.on_chunk(content, _perf_counter())
+            call.raw.append((content, _perf_counter()))
             call.finish("read")
             return
         response.stream = stream_cls(response.stream, call)
@@ -89,34 +89,33 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
         def __init__(self, inner: Any, call: Call) -> None:
             self._inner = inner
             self._call = call
-            self._pending: tuple[bytes, float] | None = None
 
         def __iter__(self) -> Iterator[bytes]:
+            # The hot loop: per chunk, one clock read before the app gets it, then an append.
             call = self._call
+            append = call.raw.append
+            perf = _perf_counter
+            size = 0
             try:
                 for chunk in self._inner:
-                    now = _perf_counter()
-                    self._pending = (chunk, now)
+                    call.pending = item = (chunk, perf())
                     yield chunk
-                    self._pending = None
-                    call.on_chunk(chunk, now)
+                    append(item)
+                    size += len(chunk)
+                    if size > SPILL_BYTES:
+                        append = call.spill().append
+                        size = 0
             except GeneratorExit:
-                self._end("closed")
+                call.finish("closed")
                 raise
             except BaseException as exc:
-                self._end("failed", exc)
+                call.finish("failed", exc)
                 raise
-            self._end("read")
-
-        def _end(self, how: str, exc: BaseException | None = None) -> None:
-            pending, self._pending = self._pending, None
-            if pending is not None:
-                self._call.on_chunk(*pending)
-            self._call.finish(how, exc)
+            call.finish("read")
 
         def close(self) -> None:
             try:
-                self._end("closed")
+                self._call.finish("closed")
             finally:
                 self._inner.close()
 
@@ -126,44 +125,42 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
 
         def __del__(self) -> None:
             with contextlib.suppress(Exception):
-                self._end("closed")
+                self._call.finish("closed")
 
     class AsyncStream(lib.AsyncByteStream):  # type: ignore[name-defined,misc]
         def __init__(self, inner: Any, call: Call) -> None:
             self._inner = inner
             self._call = call
-            self._pending: tuple[bytes, float] | None = None
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             call = self._call
+            append = call.raw.append
+            perf = _perf_counter
+            size = 0
             chunks = self._inner.__aiter__()
             try:
                 async for chunk in chunks:
-                    now = _perf_counter()
-                    self._pending = (chunk, now)
+                    call.pending = item = (chunk, perf())
                     yield chunk
-                    self._pending = None
-                    call.on_chunk(chunk, now)
+                    append(item)
+                    size += len(chunk)
+                    if size > SPILL_BYTES:
+                        append = call.spill().append
+                        size = 0
             except GeneratorExit:
-                self._end("closed")
+                call.finish("closed")
                 raise
             except BaseException as exc:
-                self._end("failed", exc)
+                call.finish("failed", exc)
                 raise
             finally:
                 if isinstance(chunks, AsyncGenerator):
                     await chunks.aclose()
-            self._end("read")
-
-        def _end(self, how: str, exc: BaseException | None = None) -> None:
-            pending, self._pending = self._pending, None
-            if pending is not None:
-                self._call.on_chunk(*pending)
-            self._call.finish(how, exc)
+            call.finish("read")
 
         async def aclose(self) -> None:
             try:
-                self._end("closed")
+                self._call.finish("closed")
             finally:
                 await self._inner.aclose()
 
@@ -173,7 +170,7 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
 
         def __del__(self) -> None:
             with contextlib.suppress(Exception):
-                self._end("closed")
+                self._call.finish("closed")
 
     class Transport(_Wrapper, lib.BaseTransport):  # type: ignore[name-defined,misc]
         """Wraps a sync transport; requests that are not provider calls pass straight through."""
