@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..drift.alarm import Alarm, StreamKey
+from ..drift.alarm import Alarm, SignalStats, StreamKey
 from ..drift.monitor import DriftMonitor
 from ..router.health import TargetHealth, Transition
 from .fleet import Fleet, closes_alarm, target_name
@@ -71,6 +71,7 @@ class AlarmLog:
     def __init__(self, max_recent: int = 500, max_open: int = 10_000) -> None:
         self._recent: deque[Alarm] = deque(maxlen=max_recent)
         self._open: dict[tuple[StreamKey, str], Alarm] = {}
+        self._reference: dict[tuple[StreamKey, str], SignalStats] = {}  # baseline before the first open alarm
         self._last_severity: dict[tuple[StreamKey, str], str] = {}
         self._max_open = max_open
         self._lock = threading.Lock()
@@ -81,6 +82,8 @@ class AlarmLog:
             self._recent.append(alarm)
             if alarm.kind == "alarm":
                 if slot in self._open or len(self._open) < self._max_open:
+                    if slot not in self._open and alarm.before is not None:
+                        self._reference[slot] = alarm.before
                     self._open[slot] = alarm
                     self._last_severity[slot] = alarm.severity
                     if len(self._last_severity) > 2 * self._max_open:
@@ -88,6 +91,7 @@ class AlarmLog:
                             del self._last_severity[stale]
             elif closes_alarm(alarm):
                 self._open.pop(slot, None)
+                self._reference.pop(slot, None)
 
     def recent(self, limit: int = 100) -> list[Alarm]:
         """Newest first."""
@@ -98,6 +102,12 @@ class AlarmLog:
     def open(self) -> dict[tuple[StreamKey, str], Alarm]:
         with self._lock:
             return dict(self._open)
+
+    def references(self) -> dict[tuple[StreamKey, str], SignalStats]:
+        """Per open (stream, signal): the baseline before it first alarmed (later alarms while open
+        are measured against the detector's re-learned baseline)."""
+        with self._lock:
+            return dict(self._reference)
 
     def severities(self) -> dict[tuple[StreamKey, str], str]:
         """Last severity of every (stream, signal) that has alarmed (open or not): the alarm_active series."""
@@ -251,12 +261,13 @@ class HealthFeed:
         state = self.monitor.state()
         fleet = self.fleet.status()
         open_alarms = self.alarms.open()
+        references = self.alarms.references()
         counts = self.fleet.counts()
         streams: list[dict[str, Any]] = []
         for entry in state.values():
             k = entry["key"]
             key = StreamKey(k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
-            streams.append(self._stream(key, entry, fleet, open_alarms, counts.get(key)))
+            streams.append(self._stream(key, entry, fleet, open_alarms, references, counts.get(key)))
         streams.sort(key=_stream_order)
         truncated = max(0, len(streams) - self.max_streams)
         alarms_now = sorted(open_alarms.values(), key=lambda a: (_SEVERITY_ORDER.get(a.severity, 3), a.key.label()))
@@ -274,12 +285,13 @@ class HealthFeed:
 
     def _stream(
         self, key: StreamKey, entry: dict[str, Any], fleet: dict[str, TargetHealth],
-        open_alarms: dict[tuple[StreamKey, str], Alarm], counts: tuple[int, int] | None,
+        open_alarms: dict[tuple[StreamKey, str], Alarm], references: dict[tuple[StreamKey, str], SignalStats],
+        counts: tuple[int, int] | None,
     ) -> dict[str, Any]:  # fmt: skip
         recent = self.fleet.recent(key)
         signals: dict[str, Any] = {}
         for signal, det in sorted(entry["signals"].items()):
-            baseline = baseline_of(det, open_alarms.get((key, signal)))
+            baseline = baseline_of(det, references.get((key, signal)))
             current = recent.get(signal)
             signals[signal] = {
                 "phase": det.get("phase"),
@@ -347,14 +359,13 @@ def _parse_id(value: str | None) -> int | None:
     return number if number >= 0 else None
 
 
-def baseline_of(det: dict[str, Any], open_alarm: Alarm | None = None) -> dict[str, Any] | None:
+def baseline_of(det: dict[str, Any], reference: SignalStats | None = None) -> dict[str, Any] | None:
     """Detector state -> {n?, mean, p50?, p95?} in the signal's units (rates: `mean` is the rate).
 
     While an alarm is open the detector has re-baselined on the new regime; the baseline a person
-    compares against is the one before the change, which the alarm carries."""
-    if open_alarm is not None and open_alarm.before is not None:
-        before = open_alarm.before
-        return {"mean": before.mean, "p50": before.p50, "p95": before.p95, "n": before.n}
+    compares against is the one before the change, which the first alarm carried."""
+    if reference is not None:
+        return {"mean": reference.mean, "p50": reference.p50, "p95": reference.p95, "n": reference.n}
     base = det.get("baseline")
     if not isinstance(base, dict):
         return None

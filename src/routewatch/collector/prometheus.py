@@ -185,13 +185,13 @@ class CollectorMetrics(Collector):
             "Recent calls per stream and signal (the collector's last-N window).",
             labels=["provider", "model", "operation", "signal", "stat"],
         )
-        open_alarms = self.alarms.open()
+        references = self.alarms.references()
         for key, entry in self._plain_streams(state):
             base = (key.provider, key.model, key.operation)
             if base not in chosen:
                 continue
             for signal, det in sorted(entry["signals"].items()):
-                for stat, number in _baseline_values(baseline_of(det, open_alarms.get((key, signal)))):
+                for stat, number in _baseline_values(baseline_of(det, references.get((key, signal)))):
                     baseline.add_metric([*base, signal, stat], number)
             for signal, recent in sorted(self.fleet.recent(key).items()):
                 for stat in ("mean",) if is_rate(signal) else _STATS:

@@ -1,0 +1,189 @@
+"""Alarms reach Alertmanager's v2 API as it expects: labels that identify the alert, the explanation
+as summary, re-posts while firing, endsAt on recovery; failures retried, never blocking the caller."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from routewatch.collector.alertmanager import AlertmanagerSink
+from routewatch.drift import Alarm, SignalStats
+
+
+class FakeAlertmanager:
+    """Records every POST /api/v2/alerts; `fail_next` answers that many posts with 503."""
+
+    def __init__(self) -> None:
+        self.posts: list[list[dict]] = []
+        self.paths: list[str] = []
+        self.fail_next = 0
+        self.cond = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with fake.cond:
+                    fake.paths.append(self.path)
+                    if fake.fail_next > 0:
+                        fake.fail_next -= 1
+                        self.send_response(503)
+                        self.end_headers()
+                        return
+                    assert self.headers["content-type"] == "application/json"
+                    fake.posts.append(json.loads(body))
+                    fake.cond.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def wait_posts(self, n: int, timeout_s: float = 5.0) -> list[list[dict]]:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.posts) >= n, timeout_s), self.posts
+            return list(self.posts)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def am() -> Iterator[FakeAlertmanager]:
+    fake = FakeAlertmanager()
+    yield fake
+    fake.close()
+
+
+def alarm(kind: str = "alarm", severity: str = "critical", explanation: str | None = None) -> Alarm:
+    return Alarm(
+        kind=kind, stream_key={"provider": "anthropic", "model": "claude-x", "operation": "chat", "extra": {}},
+        signal="latency", direction="up", detector="LogScaleCUSUM", detected_at=datetime.now(timezone.utc),
+        before=SignalStats(n=300, mean=0.5, p95=0.8), after=SignalStats(n=40, mean=1.5, p95=2.2),
+        severity=severity, calls_since_change=40,
+        explanation=explanation or "p95 latency of anthropic/claude-x rose from 800 ms to 2.20 s over 40 calls",
+    )  # fmt: skip
+
+
+def parse(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_alarm_is_posted_at_once_with_its_labels_and_explanation(am: FakeAlertmanager) -> None:
+    sink = AlertmanagerSink(am.url, resend_interval_s=60, external_labels={"collector": "eu-1"})
+    try:
+        sink(alarm())
+        [batch] = am.wait_posts(1)
+        assert am.paths == ["/api/v2/alerts"]
+        [alert] = batch
+        assert alert["labels"] == {"alertname": "RouteWatchDrift", "provider": "anthropic", "model": "claude-x",
+                                   "operation": "chat", "signal": "latency", "severity": "critical",
+                                   "collector": "eu-1"}  # fmt: skip
+        assert alert["annotations"]["summary"].startswith("p95 latency of anthropic/claude-x rose")
+        starts, ends = parse(alert["startsAt"]), parse(alert["endsAt"])
+        assert ends - starts > 200  # firing: valid for four resend intervals, so a dead sender times out
+    finally:
+        sink.close()
+
+
+def test_firing_alerts_are_re_posted_and_a_recovery_sets_ends_at(am: FakeAlertmanager) -> None:
+    sink = AlertmanagerSink(am.url, resend_interval_s=0.2)
+    try:
+        sink(alarm())
+        posts = am.wait_posts(3)  # the first post, then re-posts every 0.2 s while it fires
+        assert all(p[0]["labels"]["signal"] == "latency" for p in posts)
+        assert posts[0][0]["startsAt"] == posts[2][0]["startsAt"]
+        assert len(sink.firing()) == 1
+        recovered = alarm("recovered", "info", "p95 latency of anthropic/claude-x is back at its baseline (790 ms)")
+        sink(recovered)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            resolved = [a for p in am.posts for a in p if parse(a["endsAt"]) <= time.time()]
+            if resolved:
+                break
+            time.sleep(0.02)
+        assert resolved, am.posts
+        assert resolved[0]["labels"]["severity"] == "critical"  # the same alert (same labels) ends
+        assert abs(parse(resolved[0]["endsAt"]) - recovered.detected_at.timestamp()) < 1e-3
+        assert sink.firing() == []
+    finally:
+        sink.close()
+
+
+def test_an_improvement_does_not_end_the_alert(am: FakeAlertmanager) -> None:
+    sink = AlertmanagerSink(am.url, resend_interval_s=60)
+    try:
+        sink(alarm())
+        am.wait_posts(1)
+        sink(alarm("recovered", "info", "improvement: p95 latency of anthropic/claude-x fell from 2.2 s to 1.9 s"))
+        time.sleep(0.2)
+        assert len(am.posts) == 1 and len(sink.firing()) == 1
+    finally:
+        sink.close()
+
+
+def test_failed_posts_are_retried_with_backoff(am: FakeAlertmanager) -> None:
+    am.fail_next = 2
+    sink = AlertmanagerSink(am.url, resend_interval_s=60, retries=3, backoff_s=0.05)
+    try:
+        sink(alarm())
+        am.wait_posts(1)
+        deadline = time.monotonic() + 5
+        while sink.posts == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(am.paths) == 3 and sink.posts == 1 and sink.failed_posts == 0
+    finally:
+        sink.close()
+
+
+def test_an_unreachable_alertmanager_never_blocks_the_caller() -> None:
+    sink = AlertmanagerSink("http://127.0.0.1:9", resend_interval_s=60, retries=2, backoff_s=0.05, timeout_s=0.5)
+    try:
+        started = time.perf_counter()
+        for _ in range(1000):
+            sink(alarm())
+        assert time.perf_counter() - started < 1.0
+        deadline = time.monotonic() + 5
+        while sink.failed_posts == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sink.failed_posts >= 1 and sink.posts == 0
+        assert len(sink.firing()) == 1  # one alert, however often it was reported
+    finally:
+        sink.close(timeout_s=1)
+
+
+def test_every_alertmanager_of_an_ha_pair_gets_the_alert(am: FakeAlertmanager) -> None:
+    other = FakeAlertmanager()
+    sink = AlertmanagerSink([am.url, other.url + "/api/v2/alerts"], resend_interval_s=60)
+    try:
+        sink(alarm())
+        assert am.wait_posts(1)[0][0]["labels"]["alertname"] == "RouteWatchDrift"
+        assert other.wait_posts(1)[0][0]["labels"]["alertname"] == "RouteWatchDrift"
+    finally:
+        sink.close()
+        other.close()
+
+
+def test_change_events_are_not_alerts_by_default(am: FakeAlertmanager) -> None:
+    sink = AlertmanagerSink(am.url, resend_interval_s=60)
+    try:
+        key = {"provider": "openai", "model": "m", "operation": "chat", "extra": {}}
+        change = Alarm(kind="change", stream_key=key, signal="model_mismatch", direction="changed",
+                       detector="change_tracker", detected_at=datetime.now(timezone.utc), severity="info",
+                       explanation="answered with m2")  # fmt: skip
+        sink(change)
+        time.sleep(0.2)
+        assert am.posts == [] and sink.firing() == []
+    finally:
+        sink.close()
