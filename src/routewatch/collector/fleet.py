@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,11 +85,14 @@ class Fleet:
 
     def __init__(
         self, *, policy: HealthPolicy | None = None, window: int = 200, max_streams: int = 2_000,
-        clock: Callable[[], float] = time.time, meter_provider: Any = None,
+        clock: Callable[[], float] = time.time, meter_provider: Any = None, signals: Iterable[str] | None = None,
     ) -> None:  # fmt: skip
+        """`signals`: the ones the monitor watches (None: all); others are not figures worth showing
+        (e.g. "empty" from spans without content, where every call would read as empty)."""
         if window < 1 or max_streams < 1:
             raise ValueError("window >= 1 and max_streams >= 1 are required")
         self.window = window
+        self.signals = frozenset(signals) if signals is not None else None
         self.max_streams = max_streams
         self.book = HealthBook(policy, clock=clock, meter_provider=meter_provider)
         self._clock = clock
@@ -115,6 +118,8 @@ class Fleet:
             view.errors += 0 if call.ok else 1
             view.last_seen = self._clock()
             for signal, value in DriftMonitor.signals_of(call):
+                if self.signals is not None and signal not in self.signals:
+                    continue
                 ring = view.values.get(signal)
                 if ring is None:
                     ring = view.values[signal] = deque(maxlen=self.window)

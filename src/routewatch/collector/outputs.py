@@ -94,7 +94,7 @@ class Outputs:
         self.config = cfg = config or OutputsConfig()
         self.monitor = monitor
         self.fleet = Fleet(policy=cfg.fleet_policy, window=cfg.recent_window, max_streams=monitor.config.max_streams,
-                           clock=clock, meter_provider=meter_provider)  # fmt: skip
+                           clock=clock, meter_provider=meter_provider, signals=monitor.config.signals)  # fmt: skip
         self.alarms = AlarmLog()
         self.hub = EventHub(max_subscribers=cfg.max_sse_clients)
         self.feed = HealthFeed(monitor, self.fleet, alarms=self.alarms, hub=self.hub, max_streams=cfg.max_feed_streams,
