@@ -32,16 +32,9 @@ CONTRIB_TYPES = {
 
 def routewatch_grpc_port() -> int:
     """The routewatch collector's default OTLP/gRPC port, from its config module."""
-    try:
-        from routewatch.collector import config
-    except ImportError:  # TEMPORARY until routewatch.collector.config lands: the port agreed in INTERFACES
-        return 14317
+    from routewatch.collector.config import DEFAULT_GRPC_PORT
 
-    for name in ("DEFAULT_GRPC_PORT", "GRPC_PORT", "DEFAULT_OTLP_GRPC_PORT"):
-        port = getattr(config, name, None)
-        if isinstance(port, int):
-            return port
-    raise AssertionError("routewatch.collector.config exposes no default gRPC port constant")
+    return DEFAULT_GRPC_PORT
 
 
 def load(path: Path) -> dict[str, Any]:
