@@ -52,6 +52,7 @@ class OutputsConfig(BaseModel):
     max_feed_streams: int = Field(default=500, ge=1, description="Streams listed by /api/health.")
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="Comment line on an idle event stream.")
     max_sse_clients: int = Field(default=256, ge=1)
+    sse_replay: int = Field(default=1_000, ge=1, description="Events kept for clients resuming with Last-Event-ID.")
     status_refresh_s: float = Field(default=5.0, gt=0, description="Status page refresh period.")
 
 
@@ -96,7 +97,7 @@ class Outputs:
         self.fleet = Fleet(policy=cfg.fleet_policy, window=cfg.recent_window, max_streams=monitor.config.max_streams,
                            clock=clock, meter_provider=meter_provider, signals=monitor.config.signals)  # fmt: skip
         self.alarms = AlarmLog()
-        self.hub = EventHub(max_subscribers=cfg.max_sse_clients)
+        self.hub = EventHub(replay=cfg.sse_replay, max_subscribers=cfg.max_sse_clients)
         self.feed = HealthFeed(monitor, self.fleet, alarms=self.alarms, hub=self.hub, max_streams=cfg.max_feed_streams,
                                heartbeat_s=cfg.sse_heartbeat_s, clock=clock)  # fmt: skip
         self.tally = AlarmTally()
