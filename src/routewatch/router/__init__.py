@@ -1,20 +1,32 @@
-"""Routing on provider health: the health state machine and the feedback hook that drives it.
+"""routewatch's router: targets, per-task policies, failover, health-driven demotion, decision spans.
 
-(Minimal re-exports from the health workstream; the Router workstream extends this module.)
+router = routewatch.Router("router.yaml")
+reply = router.run(lambda client, model: client.chat.completions.create(model=model, messages=msgs))
 """
 
 from __future__ import annotations
 
+from .config import ConfigError, RouterConfig, Target, TaskPolicy, load_config
 from .feedback import Attachment, Demotable, attach
 from .health import HealthBook, HealthPolicy, TargetHealth, TargetState, Transition
+from .router import Choice, ConfigWatcher, NoTargetAvailable, Router
 
 __all__ = [
     "Attachment",
+    "Choice",
+    "ConfigError",
+    "ConfigWatcher",
     "Demotable",
     "HealthBook",
     "HealthPolicy",
+    "NoTargetAvailable",
+    "Router",
+    "RouterConfig",
+    "Target",
     "TargetHealth",
     "TargetState",
+    "TaskPolicy",
     "Transition",
     "attach",
+    "load_config",
 ]
