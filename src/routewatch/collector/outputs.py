@@ -10,6 +10,7 @@ handlers: a `Request` in, a `Response` out whose body may be an iterator of chun
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from ..router.health import HealthPolicy
 from .alertmanager import AlertmanagerSink
 from .feed import AlarmLog, EventHub, HealthFeed
 from .fleet import Fleet
-from .prometheus import AlarmTally, CollectorMetrics, IngestCounters, render
+from .prometheus import AlarmTally, CollectorMetrics, render
 from .status_page import render_status_page
 
 __all__ = ["Outputs", "OutputsConfig", "Request", "Response", "install_outputs"]
@@ -54,6 +55,9 @@ class OutputsConfig(BaseModel):
     max_sse_clients: int = Field(default=256, ge=1)
     sse_replay: int = Field(default=1_000, ge=1, description="Events kept for clients resuming with Last-Event-ID.")
     status_refresh_s: float = Field(default=5.0, gt=0, description="Status page refresh period.")
+    public_paths: tuple[str, ...] = Field(
+        default=(), description="Output routes served without the bearer token (e.g. '/', '/api/health')."
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Outputs:
 
     def __init__(
         self, monitor: DriftMonitor, config: OutputsConfig | None = None, *,
-        ingest: Callable[[], IngestCounters | None] | None = None, clock: Callable[[], float] = time.time,
+        ingest: Callable[[], Any] | None = None, clock: Callable[[], float] = time.time,
         meter_provider: Any = None,
     ) -> None:  # fmt: skip
         self.config = cfg = config or OutputsConfig()
@@ -178,7 +182,9 @@ class Outputs:
 
     def _stream(self, request: Request) -> Response:
         last = request.headers.get("last-event-id") or next(iter(request.query.get("last_event_id", [])), None)
-        return Response(200, "text/event-stream; charset=utf-8", self.feed.stream(last), headers={
+        stop = getattr(request, "stop", None)  # the collector's server sets it when shutting down
+        body = self.feed.stream(last, stop=stop if isinstance(stop, threading.Event) else None)
+        return Response(200, "text/event-stream; charset=utf-8", body, headers={
             "cache-control": "no-cache", "x-accel-buffering": "no",
         })  # fmt: skip
 
@@ -200,5 +206,23 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def install_outputs(collector: Any, config: OutputsConfig | None = None) -> Outputs:
-    """Wire the output side into a routewatch `Collector` (see plan/NOTES-C2.md for what it reads)."""
-    raise NotImplementedError("waiting for the collector service's hooks")
+    """Wire the output side into a routewatch `Collector`: subscribe to its monitor, listen to the
+    records its ingest worker processed, read its ingest counters at scrape time, and register the
+    routes in its HTTP route table. `config` defaults to the collector config's `outputs` section."""
+    if config is None:
+        section = getattr(getattr(collector, "config", None), "outputs", None) or {}
+        config = section if isinstance(section, OutputsConfig) else OutputsConfig.model_validate(section)
+    ingest = getattr(collector, "ingest", None)
+    stats = getattr(ingest, "stats", None)
+    outputs = Outputs(collector.monitor, config, ingest=stats if callable(stats) else None,
+                      meter_provider=getattr(collector, "meter_provider", None))  # fmt: skip
+    add_listener = getattr(ingest, "add_listener", None)
+    if callable(add_listener):
+        add_listener(outputs.observe)
+    else:
+        log.warning("routewatch collector: no record listener hook; /metrics and /api/health show no current figures")
+    routes = getattr(collector, "routes", None)
+    if routes is not None:
+        for (method, path), handler in outputs.routes().items():
+            routes.add(method, path, handler, public=path in config.public_paths)
+    return outputs

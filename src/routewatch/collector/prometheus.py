@@ -88,7 +88,7 @@ class CollectorMetrics(Collector):
 
     def __init__(
         self, monitor: DriftMonitor, fleet: Fleet, alarms: AlarmLog, tally: AlarmTally,
-        ingest: Callable[[], IngestCounters | None] | None = None, *, max_streams: int = 300,
+        ingest: Callable[[], Any] | None = None, *, max_streams: int = 300,
     ) -> None:  # fmt: skip
         self.monitor = monitor
         self.fleet = fleet
@@ -105,6 +105,7 @@ class CollectorMetrics(Collector):
 
     # --- families -----------------------------------------------------------------------------------
     def _ingest(self) -> Iterator[Metric]:
+        """`ingest()` returns an `IngestCounters` or anything with its fields (the collector's IngestStats)."""
         counters = self.ingest() if self.ingest is not None else None
         if counters is None:
             return
