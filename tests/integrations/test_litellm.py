@@ -1,0 +1,247 @@
+"""attach_litellm: the health state machine driving a real LiteLLM Router whose deployments are the
+provider simulator on loopback. One deployment gets a fault; alarms and failures exclude or weight it
+down, probes bring it back through a slow start."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported: never fetch from the internet
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import litellm
+import pytest
+
+import routewatch
+from routewatch.classify import RouteTable
+from routewatch.drift import DriftMonitor, MonitorConfig
+from routewatch.integrations.litellm import LiteLLMFeedback, attach_litellm, deployment_target
+from routewatch.router import HealthPolicy, TargetState
+from routewatch.simulator import ProviderSettings, Scenario, Simulator
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 3_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def router(sim: Simulator) -> Iterator[Any]:
+    """Two deployments of one model group, 'east' and 'west', on separate simulator route prefixes.
+    LiteLLM's own cooldown is off so each test sees routewatch's decisions alone."""
+    sim.set_scenario(Scenario())
+    sim.clear_requests()
+    model_list = [
+        {"model_name": "chat", "model_info": {"id": name},
+         "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": f"{sim.url}/{name}/v1", "api_key": "sk-test"}}
+        for name in ("east", "west")
+    ]  # fmt: skip
+    yield litellm.Router(model_list=model_list, num_retries=0, disable_cooldowns=True)
+
+
+@pytest.fixture
+def monitor() -> DriftMonitor:
+    return DriftMonitor(MonitorConfig(detector_overrides={"latency": {"warm_up": 40}}), sinks=[])
+
+
+def providers(sim: Simulator) -> dict[str, str]:
+    return {f"{sim.url}/east/v1": "east", f"{sim.url}/west/v1": "west"}
+
+
+def calls(router: Any, n: int, clock: Clock | None = None, step_s: float = 0.0) -> list[str]:
+    """Send n chat calls; the id of the deployment that answered each (or 'error:<status>')."""
+
+    async def run() -> list[str]:
+        served: list[str] = []
+        for _ in range(n):
+            try:
+                reply = await router.acompletion(model="chat", messages=MESSAGES)
+                served.append(reply._hidden_params["model_id"])
+            except Exception as exc:
+                served.append(f"error:{getattr(exc, 'status_code', type(exc).__name__)}")
+            if clock is not None:
+                clock.now += step_s
+        await asyncio.sleep(0.05)  # let LiteLLM's logging tasks (our result hooks) finish on this loop
+        return served
+
+    return asyncio.run(run())
+
+
+def paths(sim: Simulator) -> list[str]:
+    return [r.path.split("/")[1] for r in sim.requests if r.path.endswith("/chat/completions")]
+
+
+def weights(router: Any) -> dict[str, Any]:
+    return {d["model_info"]["id"]: d["litellm_params"].get("weight") for d in router.model_list}
+
+
+def test_deployments_map_to_the_streams_routewatch_sees(sim: Simulator) -> None:
+    east = {"litellm_params": {"model": "openai/gpt-4o-mini", "api_base": f"{sim.url}/east/v1"}}
+    assert deployment_target(east, RouteTable(providers(sim))) == ("east", "gpt-4o-mini")
+    assert deployment_target(east, RouteTable()) == ("openai_compatible", "gpt-4o-mini")
+    assert deployment_target({"litellm_params": {"model": "anthropic/claude-haiku-4-5"}}) == (
+        "anthropic", "claude-haiku-4-5")  # fmt: skip
+    assert deployment_target({"litellm_params": {"model": "gpt-4o"}}) == ("openai", "gpt-4o")
+    proxied = {"litellm_params": {"model": "anthropic/claude-x", "api_base": "https://api.anthropic.com"}}
+    assert deployment_target(proxied, RouteTable()) == ("anthropic", "claude-x")
+
+
+def test_a_latency_drift_weights_the_slow_deployment_down(sim: Simulator, router: Any, monitor: DriftMonitor) -> None:
+    routewatch.instrument(providers=providers(sim), monitor=monitor)  # routewatch sees LiteLLM's openai SDK calls
+    feedback = attach_litellm(router, monitor, tick_interval_s=None)
+    try:
+        assert weights(router) == {"east": 1000, "west": 1000}
+        random.seed(1)
+        calls(router, 100)  # about 50 each: past the 40-call warm-up of east's latency baseline
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(latency_s=0.03)}))
+        for _ in range(10):  # bounded: the alarm comes after a few dozen slow calls to east
+            calls(router, 20)
+            routewatch.flush()
+            if feedback.health.state("east") is TargetState.DEGRADED:
+                break
+        health = feedback.status()["east"]
+        assert health.state is TargetState.DEGRADED and health.open_alarms == ("latency",)
+        assert health.reason.startswith("p95 latency of east/gpt-4o-mini rose from")
+        assert weights(router)["east"] < 1000 * 0.5 and weights(router)["west"] == 1000
+        sim.clear_requests()
+        calls(router, 40)
+        assert paths(sim).count("east") < 10  # simple-shuffle now sends east a small share (about 1 in 20)
+    finally:
+        feedback.detach()
+        routewatch.uninstrument()
+
+
+def test_failures_eject_a_deployment_and_probes_restore_it_through_a_slow_start(sim: Simulator, router: Any) -> None:
+    clock = Clock()
+    policy = HealthPolicy(ramp_s=60, probe_interval_s=5, base_ejection_s=30)
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), policy=policy, clock=clock, tick_interval_s=None)
+    try:
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_503": 1})}))
+        random.seed(2)
+        for _ in range(10):
+            calls(router, 5)
+            if feedback.health.state("east") is TargetState.EJECTED:
+                break
+        health = feedback.status()["east"]
+        assert health.state is TargetState.EJECTED
+        assert health.reason == "5 consecutive 503s; ejected for 30 s (ejection #1)"
+
+        sim.clear_requests()
+        assert set(calls(router, 20)) == {"west"}  # excluded, not just weighted down
+        assert "east" not in paths(sim) and feedback.filtered_out >= 20
+
+        sim.set_scenario(Scenario())  # east is fixed
+        clock.now += 30
+        sim.clear_requests()
+        served = calls(router, 10, clock, step_s=5)  # one probe due every 5 s
+        # LiteLLM reports results from a logging task, so a sixth probe may leave before the fifth answer lands.
+        assert 5 <= feedback.probes_sent <= policy.probe_budget and served.count("east") == feedback.probes_sent
+        health = feedback.status()["east"]
+        assert health.state is TargetState.RAMPING and health.reason.startswith("probes passed (5 of 5")
+        assert 100 <= weights(router)["east"] < 1000  # slow start from the floor
+        clock.now += 60
+        feedback.tick()
+        assert feedback.health.state("east") is TargetState.HEALTHY and weights(router)["east"] == 1000
+    finally:
+        feedback.detach()
+
+
+def test_probes_that_fail_eject_again_for_longer(sim: Simulator, router: Any) -> None:
+    clock = Clock()
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=clock, tick_interval_s=None)
+    try:
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_500": 1})}))
+        for _ in range(5):
+            feedback.health.on_result("east", ok=False, status_code=500)
+        clock.now += 30
+        served = calls(router, 3, clock, step_s=5)
+        assert served[:2] == ["error:500", "error:500"]  # the probes went to east and failed
+        health = feedback.status()["east"]
+        assert health.state is TargetState.EJECTED and "ejected again for 60 s" in health.reason
+    finally:
+        feedback.detach()
+
+
+def test_an_empty_200_counts_as_a_failure(sim: Simulator, router: Any) -> None:
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=Clock(), tick_interval_s=None)
+    try:
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"empty_output": 1})}))
+        random.seed(3)
+        for _ in range(10):
+            calls(router, 5)
+            if feedback.health.state("east") is TargetState.EJECTED:
+                break
+        assert feedback.status()["east"].reason.startswith("5 consecutive empty_output errors")
+        assert feedback.health.state("west") is TargetState.HEALTHY
+    finally:
+        feedback.detach()
+
+
+def test_sync_calls_are_recorded_too(sim: Simulator, router: Any) -> None:
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=Clock(), tick_interval_s=None)
+    try:
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_502": 1})}))
+        random.seed(4)
+        for _ in range(40):
+            with contextlib.suppress(Exception):  # east's 502s reach the caller (no retries configured)
+                router.completion(model="chat", messages=MESSAGES)
+            if feedback.health.state("east") is TargetState.EJECTED:
+                break
+        assert feedback.status()["east"].reason.startswith("5 consecutive 502s")
+        assert weights(router)["east"] == 1  # the sync path has no filter hook: weighted to 1/1000
+    finally:
+        feedback.detach()
+
+
+def test_the_filter_fails_open_when_every_candidate_is_ejected(router: Any) -> None:
+    policy = HealthPolicy(max_ejected_fraction=1.0)
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), policy=policy, clock=Clock(), tick_interval_s=None)
+    try:
+        for name in ("east", "west"):
+            for _ in range(5):
+                feedback.health.on_result(name, ok=False, status_code=503)
+        deployments = list(router.model_list)
+        assert feedback.filter(deployments) == deployments and feedback.fail_open == 1
+        foreign = {"model_info": {"id": "elsewhere"}, "litellm_params": {"model": "x"}}
+        assert feedback.filter([foreign, *deployments]) == [foreign]  # not ours: left alone
+    finally:
+        feedback.detach()
+
+
+def test_detach_unregisters_and_restores_the_weights(router: Any) -> None:
+    router.model_list[1]["litellm_params"]["weight"] = 3
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), tick_interval_s=None)
+    assert feedback in litellm.callbacks and weights(router) == {"east": 1000, "west": 3000}
+    other = attach_litellm(router, DriftMonitor(sinks=[]), tick_interval_s=None)
+    assert other in litellm.callbacks  # two feedbacks are two loggers, not de-duplicated
+    other.detach()
+    feedback.detach()
+    for name in ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
+                 "_async_failure_callback"):  # fmt: skip
+        assert feedback not in getattr(litellm, name)
+    assert weights(router) == {"east": None, "west": 3}
+    assert "weight" not in router.model_list[0]["litellm_params"]
+
+
+def test_attach_litellm_refuses_what_it_cannot_drive(router: Any) -> None:
+    with pytest.raises(TypeError, match=r"litellm\.Router"):
+        attach_litellm(object(), DriftMonitor(sinks=[]))
+    with pytest.raises(TypeError, match="DriftMonitor"):
+        attach_litellm(router, object())
+    assert issubclass(LiteLLMFeedback, litellm.integrations.custom_logger.CustomLogger)
