@@ -630,3 +630,17 @@ def test_concurrent_results_are_counted_exactly_once() -> None:
 def test_inconsistent_policies_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         HealthPolicy(**bad)
+
+
+def test_the_ledger_is_never_stale() -> None:
+    book, clock, _ = make_book(ramp_s=100)
+    first = book.status()
+    assert book.status() == first and book.status() is not first  # reused, but callers get their own dict
+    book.on_alarm(alarm("a"))
+    assert book.status()["a"].state is DEGRADED
+    to_probing(book, clock, "b")
+    assert book.status()["b"].next_probe_at == clock.now
+    pass_probes(book, clock, "b")
+    ramp = [book.status()["b"].weight_factor for _ in range(2)]
+    clock.advance(10)
+    assert book.status()["b"].weight_factor > ramp[0] == ramp[1]  # a ramp moves with the clock

@@ -60,7 +60,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,6 +75,7 @@ log = logging.getLogger("routewatch.router")
 STATE_METRIC = "routewatch.router.target.state"
 WEIGHT_METRIC = "routewatch.router.target.weight"
 _DEFAULT_GROUP = "default"
+_T = TypeVar("_T")
 
 
 class TargetState(str, Enum):
@@ -83,6 +84,9 @@ class TargetState(str, Enum):
     EJECTED = "ejected"
     PROBING = "probing"
     RAMPING = "ramping"
+
+
+_ROUTABLE = frozenset({TargetState.HEALTHY, TargetState.DEGRADED, TargetState.RAMPING})
 
 
 class HealthPolicy(BaseModel):
@@ -242,6 +246,8 @@ class HealthBook:
         self._lock = threading.RLock()
         self._targets: dict[str, _Target] = {}
         self._subscribers: tuple[Callable[[Transition], Any], ...] = ()
+        self._version = 0  # bumped by every change; status() reuses its last ledger while unchanged
+        self._ledger: tuple[int, dict[str, TargetHealth]] | None = None
         self.callback_errors = 0
         p = self.policy
         self._llr_ok = math.log((1 - p.probe_failing_failure_rate) / (1 - p.probe_baseline_failure_rate))
@@ -254,6 +260,7 @@ class HealthBook:
     def add_target(self, name: str, *, provider: str, model: str, groups: Iterable[str] = ()) -> None:
         """Add (or re-describe, keeping its state) a target."""
         with self._lock:
+            self._version += 1
             existing = self._targets.get(name)
             if existing is not None:
                 existing.provider, existing.model, existing.groups = provider, model, tuple(groups)
@@ -264,6 +271,7 @@ class HealthBook:
 
     def remove_target(self, name: str) -> None:
         with self._lock:
+            self._version += 1
             self._targets.pop(name, None)
 
     def targets_for_key(self, key: StreamKey) -> list[str]:
@@ -276,6 +284,7 @@ class HealthBook:
         """Alarms demote, recoveries close alarms and restore, traffic shifts and changes never demote."""
         moves: list[Transition] = []
         with self._lock:
+            self._version += 1
             now = self._clock()
             names = self.targets_for_key(alarm.key)
             if not names:
@@ -309,6 +318,7 @@ class HealthBook:
         """One finished call to `name`: hard failures in a row eject; in PROBING every answer is evidence."""
         moves: list[Transition] = []
         with self._lock:
+            self._version += 1
             target = self._targets.get(name)
             if target is None:
                 return
@@ -345,21 +355,22 @@ class HealthBook:
 
     # --- queries ------------------------------------------------------------------------------------
     def state(self, name: str) -> TargetState:
-        return self._query(name).state
+        return self._query(name, lambda target, now: target.state)
 
     def weight_factor(self, name: str) -> float:
         """1 healthy, between 0 and 1 degraded or ramping, 0 ejected or probing."""
-        return self._query(name).weight_factor
+        return self._query(name, lambda target, now: round(self._weight(target, now), 6))
 
     def admits(self, name: str) -> bool:
         """Whether ordinary traffic may go to `name` (probes go through `take_probe`)."""
-        return self._query(name).state in (TargetState.HEALTHY, TargetState.DEGRADED, TargetState.RAMPING)
+        return self._query(name, lambda target, now: target.state in _ROUTABLE)
 
     def take_probe(self, name: str) -> bool:
         """True when a probe call to `name` is due now; the caller must then send one and report it
         with ``on_result(..., probe=True)``. Consumes one unit of the round's budget."""
         moves: list[Transition] = []
         with self._lock:
+            self._version += 1
             target = self._targets.get(name)
             if target is None:
                 return False
@@ -384,9 +395,15 @@ class HealthBook:
         moves: list[Transition] = []
         with self._lock:
             now = self._clock()
+            ramping = False
             for target in self._targets.values():
                 self._advance(target, now, moves)
-            result = {name: self._health(target, now) for name, target in self._targets.items()}
+                ramping = ramping or target.state is TargetState.RAMPING  # weights move with time
+            if self._ledger is not None and self._ledger[0] == self._version and not ramping:
+                result = dict(self._ledger[1])
+            else:
+                result = {name: self._health(target, now) for name, target in self._targets.items()}
+                self._ledger = (self._version, dict(result))
         self._publish(moves)
         return result
 
@@ -400,7 +417,7 @@ class HealthBook:
             self._subscribers = tuple(s for s in self._subscribers if s is not fn)
 
     # --- internals: queries ---------------------------------------------------------------------------
-    def _query(self, name: str) -> TargetHealth:
+    def _query(self, name: str, read: Callable[[_Target, float], _T]) -> _T:
         moves: list[Transition] = []
         with self._lock:
             target = self._targets.get(name)
@@ -408,9 +425,9 @@ class HealthBook:
                 raise KeyError(f"unknown target {name!r}")
             now = self._clock()
             self._advance(target, now, moves)
-            health = self._health(target, now)
+            value = read(target, now)
         self._publish(moves)
-        return health
+        return value
 
     def _health(self, target: _Target, now: float) -> TargetHealth:
         next_probe = None
@@ -467,16 +484,20 @@ class HealthBook:
     def _move(self, target: _Target, new: TargetState, reason: str, now: float, moves: list[Transition]) -> None:
         old = target.state
         target.state, target.reason = new, reason
+        self._version += 1
         if new is not old:
             target.since = now
             moves.append(Transition(target.name, old, new, reason, now))
 
     def _advance(self, target: _Target, now: float, moves: list[Transition]) -> None:
         """Apply every time-driven move that is due for `target`."""
+        if target.state is TargetState.HEALTHY and not target.open and not target.times_ejected:
+            return  # the common case: nothing can be due
         p = self.policy
         for alarm in target.open.values():  # re-arm window over: held warnings demote now
             if not alarm.demotes and alarm.note.startswith("held") and not self._rearming(target, now):
                 alarm.demotes, alarm.note = True, ""
+                self._version += 1
                 self._demote(target, alarm, now, moves)
         state = target.state
         if state is TargetState.HEALTHY:
