@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import semconv as sc
 from ..pricing import PriceBook
@@ -69,6 +70,8 @@ _LLM_PRESENCE_PENALTY = "llm.presence_penalty"
 _LLM_STOP_SEQUENCES = "llm.chat.stop_sequences"
 _OPENAI_SERVICE_TIER_OLD = "gen_ai.openai.request.service_tier"
 _OPENAI_FINGERPRINT_OLD = "gen_ai.openai.system_fingerprint"
+_OPENAI_FINGERPRINT_LLMETRY = "gen_ai.openai.response.system_fingerprint"
+_OPENAI_API_BASE = "gen_ai.openai.api_base"  # OpenLLMetry: the client's base URL (no server.* attributes)
 _ANTHROPIC_REQUEST_TIER = "anthropic.request.service_tier"
 _ANTHROPIC_RESPONSE_TIER = "anthropic.response.service_tier"
 
@@ -120,7 +123,8 @@ _WANTED: frozenset[str] = frozenset(
         _LLM_REASONING, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS,
         sc.OPENAI_API_TYPE, sc.OPENAI_REQUEST_SERVICE_TIER, _OPENAI_SERVICE_TIER_OLD, _ANTHROPIC_REQUEST_TIER,
         sc.OPENAI_RESPONSE_SERVICE_TIER, _ANTHROPIC_RESPONSE_TIER, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
-        _OPENAI_FINGERPRINT_OLD, sc.SERVER_ADDRESS, sc.SERVER_PORT, sc.ERROR_TYPE, sc.HTTP_RESPONSE_STATUS_CODE,
+        _OPENAI_FINGERPRINT_OLD, _OPENAI_FINGERPRINT_LLMETRY, _OPENAI_API_BASE,
+        sc.SERVER_ADDRESS, sc.SERVER_PORT, sc.ERROR_TYPE, sc.HTTP_RESPONSE_STATUS_CODE,
         _HTTP_STATUS_OLD, sc.HTTP_REQUEST_RESEND_COUNT, sc.RW_COST_USD, sc.RW_COST_PRICED,
         sc.RW_OUTPUT_TOKENS_PER_S, sc.RW_STREAM_COMPLETED, sc.RW_STREAM_CHUNKS, sc.RW_API,
         sc.RW_INCLUDE_USAGE_INJECTED, sc.RW_RATELIMIT_REMAINING_REQUESTS, sc.RW_RATELIMIT_REMAINING_TOKENS,
@@ -465,6 +469,17 @@ def _output_content(raw: Any) -> tuple[str | None, int]:
     return "".join(texts), tool_calls
 
 
+def _host_port(url: str) -> tuple[str | None, int | None]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None, None
+    if port is None and parts.scheme in ("http", "https"):
+        port = 443 if parts.scheme == "https" else 80
+    return parts.hostname, port
+
+
 def _build(
     a: dict[str, Any], tags: tuple[tuple[str, str], ...], name: str, start_ns: int, end_ns: int,
     status_code: int, status_message: str, trace_id: int | None, span_id: int | None, scope_name: str,
@@ -564,11 +579,17 @@ def _build(
         output_chunks=chunks,
         output_text=output_text,
         tool_call_count=tool_calls,
-        system_fingerprint=_str(_first(a, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, _OPENAI_FINGERPRINT_OLD))
+        system_fingerprint=_str(
+            _first(a, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, _OPENAI_FINGERPRINT_LLMETRY, _OPENAI_FINGERPRINT_OLD)
+        )
         if is_openai or sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT in a
         else None,
         service_tier=_str(_first(a, sc.OPENAI_RESPONSE_SERVICE_TIER, _ANTHROPIC_RESPONSE_TIER)),
     )
+    server_address = _str(a.get(sc.SERVER_ADDRESS))
+    server_port = _int(a.get(sc.SERVER_PORT))
+    if server_address is None and isinstance(a.get(_OPENAI_API_BASE), str):
+        server_address, server_port = _host_port(a[_OPENAI_API_BASE])
     rate_limits = (
         RateLimits(
             remaining_requests=_int(a.get(sc.RW_RATELIMIT_REMAINING_REQUESTS)),
@@ -588,8 +609,8 @@ def _build(
         api=api,
         request_model=request_model,
         response_model=response_model,
-        server_address=_str(a.get(sc.SERVER_ADDRESS)),
-        server_port=_int(a.get(sc.SERVER_PORT)),
+        server_address=server_address,
+        server_port=server_port,
         start_time_unix_nano=start_ns,
         duration_s=duration_s,
         status_code=http_status,
