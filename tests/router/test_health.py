@@ -644,3 +644,11 @@ def test_the_ledger_is_never_stale() -> None:
     ramp = [book.status()["b"].weight_factor for _ in range(2)]
     clock.advance(10)
     assert book.status()["b"].weight_factor > ramp[0] == ramp[1]  # a ramp moves with the clock
+
+
+def test_a_move_that_falls_due_during_any_input_is_published() -> None:
+    book, clock, moves = make_book()
+    eject(book)
+    clock.advance(30)
+    book.on_result("a", ok=False, status_code=400)  # ignored as the request's fault, but the clock moved on
+    assert [m.new for m in moves] == [EJECTED, PROBING]

@@ -315,7 +315,11 @@ class HealthBook:
         latency_s: float | None = None,
         probe: bool = False,
     ) -> None:
-        """One finished call to `name`: hard failures in a row eject; in PROBING every answer is evidence."""
+        """One finished call to `name`: hard failures in a row eject; in PROBING every answer is evidence.
+
+        ``latency_s`` is accepted from routers that have it; slowness reaches the book as the drift
+        monitor's latency alarms, judged against the target's own baseline, not as a fixed limit.
+        """
         moves: list[Transition] = []
         with self._lock:
             self._version += 1
@@ -325,8 +329,8 @@ class HealthBook:
             now = self._clock()
             self._advance(target, now, moves)
             if not ok and status_code is not None and status_code in self.policy.client_error_codes:
-                return  # the request's fault: neither success nor failure of the target
-            if target.state is TargetState.PROBING:
+                pass  # the request's fault: neither success nor failure of the target
+            elif target.state is TargetState.PROBING:
                 self._probe_result(target, ok, _failure_label(status_code, error_type), now, moves)
             elif target.state is TargetState.EJECTED:
                 pass  # a late answer from before the ejection
