@@ -1,0 +1,239 @@
+"""End to end: an instrumented app calls a provider (the simulator) with the official OpenAI SDK, its
+spans go over real OTLP/gRPC to a routewatch collector, a real Prometheus scrapes the collector's
+/metrics and evaluates dashboards/alerts/routewatch-rules.yml, and when the provider slows down the
+drift alert fires in Prometheus.
+
+The rules are used as committed, except `for:` set to 0s so the test does not wait out the minute;
+the latency detector's warm-up is shortened to 50 calls for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "dashboards" / "alerts" / "routewatch-rules.yml"
+PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+T = TypeVar("T")
+
+pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (scripts/test installs it)")
+
+BASELINE_CALLS = 70  # the latency detector learns from the first 50
+MAX_REGRESSED_CALLS = 300  # slow calls keep coming until the alert fires (about 25 s at most)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # loopback only
+        return json.loads(response.read())
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float, log: Callable[[], str] = str) -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = probe()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{log()}")
+        time.sleep(0.25)
+
+
+class Prometheus:
+    """A Prometheus server on a free loopback port with its own storage, stopped by `close()`."""
+
+    def __init__(self, tmp: Path, scrape_target: str, rule_file: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "rule_files": [str(rule_file)],
+            "scrape_configs": [{"job_name": "routewatch-collector", "static_configs": [{"targets": [scrape_target]}]}],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.log_path = tmp / "prometheus.log"
+        self._log = self.log_path.open("wb")
+        assert PROMETHEUS is not None
+        self.process = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+            return response.status == 200
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = get_json(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert data["status"] == "success", data
+        return list(data["data"]["result"])
+
+    def alerts(self, name: str, state: str = "firing") -> list[dict[str, Any]]:
+        data = get_json(self.url + "/api/v1/alerts")
+        return [a for a in data["data"]["alerts"] if a["labels"]["alertname"] == name and a["state"] == state]
+
+    def rule_health(self) -> list[str]:
+        groups = get_json(self.url + "/api/v1/rules")["data"]["groups"]
+        return [f"{r['name']}: {r.get('lastError')}" for g in groups for r in g["rules"] if r.get("health") == "err"]
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._log.close()
+
+
+def rules_without_waiting(tmp: Path) -> Path:
+    rules = yaml.safe_load(RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                rule["for"] = "0s"
+    path = tmp / "rules.yml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def collector() -> Iterator[Any]:
+    from routewatch.collector.config import CollectorConfig, default_monitor_config
+    from routewatch.collector.service import Collector
+
+    monitor = default_monitor_config().model_copy(update={"detector_overrides": {"latency": {"warm_up": 50}}})
+    config = CollectorConfig(host="127.0.0.1", grpc_port=0, http_port=0, monitor=monitor)
+    with Collector(config) as running:
+        yield running
+
+
+@pytest.fixture
+def app(collector: Any) -> Iterator[Callable[..., int]]:
+    """An app instrumented by routewatch, exporting spans over OTLP/gRPC to the collector; calling it
+    makes up to n chat completions with the official OpenAI SDK against the simulator (fewer if
+    `stop` is set meanwhile) and returns how many it made."""
+    import openai
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    import routewatch
+    from routewatch.simulator import Phase, ProviderSettings, Scenario, Simulator
+
+    scenario = Scenario(
+        seed=7,
+        default=ProviderSettings(latency_s=0.01, jitter_sigma=0.15),
+        # After the baseline the provider answers eight times slower.
+        phases=(
+            Phase(start_after_requests=BASELINE_CALLS, default=ProviderSettings(latency_s=0.08, jitter_sigma=0.15)),
+        ),
+    )
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=collector.grpc_target, insecure=True), schedule_delay_millis=100,
+    ))  # fmt: skip
+    meter_provider = MeterProvider()
+    with Simulator(scenario=scenario) as sim:
+        routewatch.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider,
+                              providers={sim.url + "/v1": "openai"})  # fmt: skip
+        client = openai.OpenAI(base_url=sim.url + "/v1", api_key="sk-test", max_retries=0)
+
+        def call(n: int, stop: threading.Event | None = None) -> int:
+            made = 0
+            while made < n and not (stop is not None and stop.is_set()):
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+                made += 1
+            routewatch.flush()
+            tracer_provider.force_flush()
+            return made
+
+        try:
+            yield call
+        finally:
+            routewatch.uninstrument()
+            client.close()
+            tracer_provider.shutdown()
+            meter_provider.shutdown()
+
+
+def test_drift_alert_fires_in_prometheus_when_the_provider_slows_down(
+    tmp_path: Path, collector: Any, app: Callable[..., int]
+) -> None:
+    target = urllib.parse.urlsplit(collector.http_url).netloc
+    prometheus = Prometheus(tmp_path, target, rules_without_waiting(tmp_path))
+    try:
+        wait_for("Prometheus to start", prometheus.ready, 30, prometheus.log)
+        wait_for("the first scrape of the collector",
+                 lambda: prometheus.query('up{job="routewatch-collector"} == 1'), 20, prometheus.log)  # fmt: skip
+
+        app(BASELINE_CALLS)
+        calls = 'sum(routewatch_stream_calls_total{provider="openai", model="gpt-4o-mini"})'
+        wait_for(f"{BASELINE_CALLS} calls in Prometheus",
+                 lambda: [r for r in prometheus.query(calls) if float(r["value"][1]) >= BASELINE_CALLS], 20,
+                 prometheus.log)  # fmt: skip
+        time.sleep(1.5)  # at least one more rule evaluation over the scraped baseline
+        assert prometheus.alerts("RoutewatchDriftAlarm") == [], "an alarm before anything changed"
+        assert prometheus.query("routewatch_drift_alarm_active > 0") == []
+
+        stop = threading.Event()
+        slow_calls = threading.Thread(target=app, args=(MAX_REGRESSED_CALLS, stop), daemon=True)
+        slow_calls.start()  # the simulator is in its slow phase from here on
+        try:
+            firing = wait_for("RoutewatchDriftAlarm to fire", lambda: prometheus.alerts("RoutewatchDriftAlarm"), 40,
+                              prometheus.log)  # fmt: skip
+        finally:
+            stop.set()
+            slow_calls.join(timeout=30)
+        labels = {a["labels"]["signal"]: a["labels"] for a in firing}
+        assert "latency" in labels, firing
+        assert labels["latency"]["provider"] == "openai"
+        assert labels["latency"]["model"] == "gpt-4o-mini"
+        assert labels["latency"]["operation"] == "chat"
+        summaries = [a["annotations"]["summary"] for a in firing]
+        assert "openai/gpt-4o-mini: latency drifted (chat)" in summaries, summaries
+        assert prometheus.rule_health() == [], "a rule failed to evaluate"
+
+        # The series the rules and dashboards read from the collector are the ones it really serves.
+        names = {
+            r["metric"]["__name__"] for r in prometheus.query('count by (__name__) ({job="routewatch-collector"})')
+        }
+        for name in ("routewatch_collector_spans_received_total", "routewatch_collector_spans_accepted_total",
+                     "routewatch_collector_spans_dropped_total", "routewatch_collector_queue_depth",
+                     "routewatch_collector_queue_capacity", "routewatch_drift_alarm_active",
+                     "routewatch_drift_alarms_total", "routewatch_stream_calls_total", "routewatch_stream_current",
+                     "routewatch_stream_baseline", "routewatch_fleet_target_state"):  # fmt: skip
+            assert name in names, f"{name} not scraped; got {sorted(names)}"
+        received = prometheus.query('sum(routewatch_collector_spans_received_total{protocol="grpc"})')
+        assert float(received[0]["value"][1]) > BASELINE_CALLS
+    finally:
+        prometheus.close()
