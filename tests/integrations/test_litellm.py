@@ -245,3 +245,12 @@ def test_attach_litellm_refuses_what_it_cannot_drive(router: Any) -> None:
     with pytest.raises(TypeError, match="DriftMonitor"):
         attach_litellm(router, object())
     assert issubclass(LiteLLMFeedback, litellm.integrations.custom_logger.CustomLogger)
+
+
+def test_routewatch_attach_accepts_a_litellm_router(router: Any) -> None:
+    attachment = routewatch.attach(DriftMonitor(sinks=[]), router, tick_interval_s=None)
+    feedback = attachment.integration
+    assert isinstance(feedback, LiteLLMFeedback) and attachment.health is feedback.health
+    assert feedback in litellm.callbacks and set(attachment.health.status()) == {"east", "west"}
+    attachment.detach()
+    assert feedback not in litellm.callbacks and weights(router) == {"east": None, "west": None}

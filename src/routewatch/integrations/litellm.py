@@ -161,7 +161,8 @@ class LiteLLMFeedback(CustomLogger):
             self._original[ident] = ("weight" in params, params.get("weight"))
             self._base[ident] = _base_weight(params)
         self.attachment = Attachment(monitor, self.health, router=router, push=self._apply, results_from_bus=False,
-                                     tick_interval_s=tick_interval_s)  # fmt: skip
+                                     tick_interval_s=tick_interval_s, on_detach=self._unregister)  # fmt: skip
+        self.attachment.integration = self
         litellm.logging_callback_manager.add_litellm_callback(self)
 
     # --- LiteLLM hooks ------------------------------------------------------------------------------
@@ -228,6 +229,8 @@ class LiteLLMFeedback(CustomLogger):
     def detach(self) -> None:
         """Unregister from LiteLLM and the monitor, stop the ticker, restore the original weights."""
         self.attachment.detach()
+
+    def _unregister(self) -> None:
         manager = litellm.logging_callback_manager
         for name in _CALLBACK_LISTS:
             entries = getattr(litellm, name, None)

@@ -70,11 +70,14 @@ class Attachment:
         push: Callable[[str, TargetHealth], None] | None = None,
         results_from_bus: bool = True,
         tick_interval_s: float | None = 1.0,
+        on_detach: Callable[[], Any] | None = None,
     ) -> None:
         self.monitor = monitor
         self.health = health
         self.router = router
         self.errors = 0
+        self.integration: Any = None  # e.g. the LiteLLMFeedback behind this attachment
+        self._on_detach = on_detach
         self._push = push
         self._pushed: dict[str, TargetHealth] = {}
         self._push_lock = threading.Lock()
@@ -139,6 +142,11 @@ class Attachment:
             remove_listener(self._on_call)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
+        if self._on_detach is not None:
+            try:
+                self._on_detach()
+            except Exception:
+                log.warning("routewatch: detach clean-up failed", exc_info=True)
 
     def __enter__(self) -> Attachment:
         return self
@@ -200,12 +208,19 @@ def attach(
 ) -> Attachment:
     """Let `monitor`'s alarms (and observed call failures) demote and restore targets in `router`.
 
-    `router` either has ``.health`` (a `HealthBook`, e.g. ``routewatch.Router``: `policy` belongs in
-    its own configuration then) or implements `Demotable`. ``tick_interval_s=None`` runs no ticker
-    (call ``Attachment.tick()`` yourself); ``clock`` and ``meter_provider`` go to a built book.
+    `router` has ``.health`` (a `HealthBook`, e.g. ``routewatch.Router``: `policy` belongs in its
+    own configuration then), or is a ``litellm.Router`` (see `routewatch.integrations.litellm`), or
+    implements `Demotable`. ``tick_interval_s=None`` runs no ticker (call ``Attachment.tick()``
+    yourself); ``clock`` and ``meter_provider`` go to a built book.
     """
     if not callable(getattr(monitor, "subscribe", None)) or not callable(getattr(monitor, "unsubscribe", None)):
         raise TypeError(f"attach needs a DriftMonitor (subscribe/unsubscribe), got {type(monitor).__name__}")
+    if type(router).__module__.startswith("litellm.") and isinstance(getattr(router, "model_list", None), list):
+        from ..integrations.litellm import attach_litellm
+
+        feedback = attach_litellm(router, monitor, policy=policy, clock=clock, meter_provider=meter_provider,
+                                  tick_interval_s=tick_interval_s)  # fmt: skip
+        return feedback.attachment
     book = getattr(router, "health", None)
     if isinstance(book, HealthBook):
         if policy is not None:
