@@ -254,3 +254,47 @@ def test_routewatch_attach_accepts_a_litellm_router(router: Any) -> None:
     assert feedback in litellm.callbacks and set(attachment.health.status()) == {"east", "west"}
     attachment.detach()
     assert feedback not in litellm.callbacks and weights(router) == {"east": None, "west": None}
+
+
+def test_an_error_rate_alarm_ejects_and_the_monitors_recovery_completes_the_return(sim: Simulator, router: Any) -> None:
+    """The whole loop with the drift engine deciding: alarm -> ejected -> probes -> ramp capped while
+    the alarm is open -> the monitor's recovery closes it -> healthy."""
+    monitor = DriftMonitor(MonitorConfig(detector_overrides={"error": {"warm_up": 50, "cooldown": 30}}), sinks=[])
+    routewatch.instrument(providers=providers(sim), monitor=monitor)
+    clock = Clock()
+    policy = HealthPolicy(consecutive_failures=1000, critical_penalty=0.5, ramp_s=60)  # only the alarm ejects
+    feedback = attach_litellm(router, monitor, policy=policy, clock=clock, tick_interval_s=None)
+    try:
+        random.seed(5)
+        calls(router, 100)
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(faults={"http_500": 0.5})}))
+        for _ in range(10):
+            calls(router, 10)
+            routewatch.flush()
+            if feedback.health.state("east") is TargetState.EJECTED:
+                break
+        health = feedback.status()["east"]
+        assert health.state is TargetState.EJECTED and health.open_alarms == ("error",)
+        assert health.reason.startswith("error rate of east/gpt-4o-mini rose from")
+
+        sim.set_scenario(Scenario())
+        clock.now += 30
+        calls(router, 7, clock, step_s=5)
+        routewatch.flush()
+        health = feedback.status()["east"]
+        assert health.state is TargetState.RAMPING and health.open_alarms == ("error",)  # probes passed
+        clock.now = health.since + 50
+        capped = feedback.health.weight_factor("east")
+        assert capped < 0.6  # the open alarm caps the ramp
+        for _ in range(20):
+            calls(router, 20)
+            routewatch.flush()
+            if not feedback.status()["east"].open_alarms:
+                break
+        assert feedback.status()["east"].open_alarms == ()  # the monitor says: back at baseline
+        clock.now = health.since + 60
+        feedback.tick()
+        assert feedback.health.state("east") is TargetState.HEALTHY and weights(router)["east"] == 1000
+    finally:
+        feedback.detach()
+        routewatch.uninstrument()
