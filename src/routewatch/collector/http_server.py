@@ -343,7 +343,7 @@ class HTTPServer:
         server.owner = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="routewatch-collector-http", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="routewatch-collector-http", daemon=True
         )
         self._thread.start()
 

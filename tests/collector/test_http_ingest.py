@@ -1,0 +1,196 @@
+"""OTLP/HTTP into the collector: POST /v1/traces in protobuf or JSON, plain or gzip; bad payloads get
+400 with a message, overload 503 with Retry-After, a missing token 401; TLS works; the route
+table serves what other modules register, streaming included."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+
+import httpx
+import pytest
+from google.rpc import status_pb2
+from ingest_support import Gate, export_request, genai_spans, running, self_signed
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from routewatch.collector.http_server import Response
+from routewatch.otlp.json_format import request_to_json_bytes
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+JSON = {"content-type": "application/json"}
+# One client for the module: building an httpx client (its TLS context) costs more than a request.
+HTTP = httpx.Client(timeout=10)
+
+
+def test_official_http_exporter_protobuf_plain_and_gzip() -> None:
+    with running() as collector:
+        for compression in (Compression.NoCompression, Compression.Gzip):
+            exporter = OTLPSpanExporter(endpoint=collector.http_url + "/v1/traces", compression=compression)
+            assert exporter.export(genai_spans(4, extra=1)) is SpanExportResult.SUCCESS
+            exporter.shutdown()
+        assert collector.flush(5)
+        stats = collector.ingest_stats()
+        assert stats.spans_received == {"http/protobuf": 10}
+        assert (stats.spans_accepted, stats.spans_skipped) == (8, 2)
+
+
+def test_json_body_plain_and_gzip_gets_a_json_answer() -> None:
+    with running() as collector:
+        body = request_to_json_bytes(export_request(3))
+        plain = HTTP.post(collector.http_url + "/v1/traces", content=body, headers=JSON)
+        zipped = HTTP.post(collector.http_url + "/v1/traces", content=gzip.compress(body),
+                            headers={**JSON, "content-encoding": "gzip"})  # fmt: skip
+        for response in (plain, zipped):
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {}  # full success: partial_success left unset
+        assert collector.flush(5)
+        assert collector.ingest_stats().spans_received == {"http/json": 6}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "message"),
+    [
+        (PROTOBUF, b"\xff\xfe garbage", 400, "not an OTLP protobuf"),
+        (JSON, b"{not json", 400, "not JSON"),
+        (JSON, b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "zz"}]}]}]}', 400, "spanId"),
+        ({**PROTOBUF, "content-encoding": "gzip"}, b"not gzip at all", 400, "not valid gzip"),
+        ({**PROTOBUF, "content-encoding": "br"}, b"x", 400, "unsupported Content-Encoding"),
+        ({"content-type": "text/plain"}, b"hello", 415, "Content-Type must be"),
+    ],
+)  # fmt: skip
+def test_bad_payloads_are_refused_with_a_message(headers, body, status, message) -> None:
+    with running() as collector:
+        response = HTTP.post(collector.http_url + "/v1/traces", content=body, headers=headers)
+        assert response.status_code == status
+        if response.headers["content-type"] == "application/x-protobuf":
+            text = status_pb2.Status.FromString(response.content).message
+        else:
+            text = response.json()["message"]
+        assert message in text
+        ok = HTTP.post(collector.http_url + "/v1/traces", content=export_request(1).SerializeToString(),
+                        headers=PROTOBUF)  # fmt: skip
+        assert ok.status_code == 200  # the next client is unaffected
+        assert sum(collector.ingest_stats().requests_rejected.values()) == 1
+
+
+def test_bodies_over_the_limit_are_413_before_and_after_decompression() -> None:
+    with running(http_max_body_bytes=4096) as collector:
+        big = b"\x00" * 10_000
+        assert HTTP.post(collector.http_url + "/v1/traces", content=big, headers=PROTOBUF).status_code == 413
+        bomb = gzip.compress(b"\x00" * 1_000_000)  # ~1 KB that inflates to 1 MB
+        response = HTTP.post(collector.http_url + "/v1/traces", content=bomb,
+                              headers={**PROTOBUF, "content-encoding": "gzip"})  # fmt: skip
+        assert response.status_code == 413
+        rejected = collector.ingest_stats().requests_rejected
+        assert rejected == {("http/protobuf", "too_large"): 2}
+
+
+def test_full_queue_is_503_with_retry_after() -> None:
+    with running(queue_capacity=5, retry_after_s=2) as collector:
+        gate = Gate()
+        collector.add_record_listener(gate)
+        body = export_request(5).SerializeToString()
+        assert HTTP.post(collector.http_url + "/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        assert gate.entered.wait(5)
+        refused = HTTP.post(collector.http_url + "/v1/traces", content=body, headers=PROTOBUF)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+        gate.open()
+        assert collector.flush(5)
+        assert HTTP.post(collector.http_url + "/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        assert collector.ingest_stats().requests_rejected == {("http/protobuf", "overloaded"): 1}
+
+
+def test_partial_success_in_protobuf_when_dropping() -> None:
+    gate = Gate()
+    with running(queue_capacity=3, overload="drop") as collector:
+        collector.add_record_listener(gate)
+        response = HTTP.post(collector.http_url + "/v1/traces", content=export_request(5).SerializeToString(),
+                              headers=PROTOBUF)  # fmt: skip
+        answer = ExportTraceServiceResponse.FromString(response.content)
+        assert answer.partial_success.rejected_spans == 2
+        json_answer = HTTP.post(collector.http_url + "/v1/traces",
+                                 content=request_to_json_bytes(export_request(2)), headers=JSON).json()  # fmt: skip
+        assert json_answer["partialSuccess"]["rejectedSpans"] == "2"
+        gate.open()
+
+
+def test_bearer_token(caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    with running(auth_token="tok-123456") as collector:
+        url = collector.http_url + "/v1/traces"
+        body = export_request(1).SerializeToString()
+        assert HTTP.post(url, content=body, headers=PROTOBUF).status_code == 401
+        wrong = HTTP.post(url, content=body, headers={**PROTOBUF, "authorization": "Bearer tok-12345"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer")
+        ok = HTTP.post(url, content=body, headers={**PROTOBUF, "authorization": "Bearer tok-123456"})
+        assert ok.status_code == 200
+        assert HTTP.get(collector.http_url + "/healthz").status_code == 200  # public
+        assert collector.ingest_stats().requests_rejected == {("http/protobuf", "unauthorized"): 2}
+    assert "tok-123456" not in caplog.text
+
+
+def test_tls(tmp_path) -> None:
+    cert, key = self_signed(tmp_path)
+    with running(tls_cert_file=cert, tls_key_file=key) as collector:
+        assert collector.http_url.startswith("https://")
+        with httpx.Client(verify=str(cert)) as client:
+            response = client.post(collector.http_url + "/v1/traces",
+                                   content=export_request(2).SerializeToString(), headers=PROTOBUF)  # fmt: skip
+            assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(collector.http_url + "/v1/traces", content=b"", headers=PROTOBUF)  # unverified cert
+        assert collector.flush(5) and collector.ingest_stats().spans_accepted == 2
+
+
+def test_route_table_serves_registered_routes_streams_and_404_405() -> None:
+    with running() as collector:
+        stop_seen = threading.Event()
+
+        def ticks(request):
+            def chunks():
+                try:
+                    for i in range(3):
+                        yield f"data: {i}\n\n".encode()
+                finally:
+                    stop_seen.set()
+
+            return Response(200, "text/event-stream", chunks(), {"cache-control": "no-cache"})
+
+        collector.routes.add("GET", "/api/ticks", ticks)
+        collector.routes.add("POST", "/echo", lambda r: Response(200, "application/json",
+                                                                 json.dumps({"n": len(r.body)}).encode()))  # fmt: skip
+        streamed = HTTP.get(collector.http_url + "/api/ticks")
+        assert streamed.text == "data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        assert streamed.headers["transfer-encoding"] == "chunked"
+        assert stop_seen.wait(2)
+        assert HTTP.post(collector.http_url + "/echo", content=b"12345").json() == {"n": 5}
+        assert HTTP.get(collector.http_url + "/nowhere").status_code == 404
+        wrong_method = HTTP.get(collector.http_url + "/v1/traces")
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+
+
+def test_a_stream_ends_when_the_client_goes_away() -> None:
+    with running() as collector:
+        closed = threading.Event()
+
+        def forever(request):
+            def chunks():
+                try:
+                    while not request.stop.is_set():
+                        yield b": heartbeat\n\n"
+                        request.stop.wait(0.02)
+                finally:
+                    closed.set()
+
+            return Response(200, "text/event-stream", chunks())
+
+        collector.routes.add("GET", "/forever", forever)
+        with HTTP.stream("GET", collector.http_url + "/forever") as response:
+            assert next(response.iter_bytes()).startswith(b": heartbeat")
+        assert closed.wait(5)
