@@ -52,6 +52,7 @@ query, so tests need no sleeps. One lock guards all state; subscribers are calle
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -775,19 +776,29 @@ def _streak_reason(labels: list[str]) -> str:
 
 # --- gauges: one pair per meter provider, observing every live book ---------------------------------
 _gauge_lock = threading.Lock()
-_books_by_provider: dict[int, weakref.WeakSet[HealthBook]] = {}
-_providers: dict[int, Any] = {}  # keep the provider alive so its id is not reused
+# Books observed per meter provider; a provider that is garbage collected takes its entry with it.
+_books_by_provider: weakref.WeakKeyDictionary[Any, weakref.WeakSet[HealthBook]] = weakref.WeakKeyDictionary()
+_books_global: list[weakref.WeakSet[HealthBook]] = []  # meter_provider=None: the global provider
 
 
 def _register_gauges(book: HealthBook, meter_provider: MeterProvider | None) -> None:
-    key = id(meter_provider)
     with _gauge_lock:
-        books = _books_by_provider.get(key)
+        if meter_provider is None:
+            books = _books_global[0] if _books_global else None
+        else:
+            try:
+                books = _books_by_provider.get(meter_provider)
+            except TypeError:  # a provider that cannot be weakly referenced: observe this book alone
+                books = None
         if books is not None:
             books.add(book)
             return
-        books = _books_by_provider[key] = weakref.WeakSet([book])
-        _providers[key] = meter_provider
+        books = weakref.WeakSet([book])
+        if meter_provider is None:
+            _books_global.append(books)
+        else:
+            with contextlib.suppress(TypeError):
+                _books_by_provider[meter_provider] = books
     meter = get_meter("routewatch.router", __version__, meter_provider)
 
     def observe_states(options: CallbackOptions) -> Iterable[Observation]:
