@@ -50,10 +50,10 @@ def alarm(
     )  # fmt: skip
 
 
-def recovered(target: str = "a", signal: str = "latency") -> Alarm:
+def recovered(target: str = "a", signal: str = "latency", operation: str = "chat") -> Alarm:
     provider, model = MODELS[target]
     text = f"p95 {signal} of {provider}/{model} is back at its baseline (1.00 s, baseline 1.00 s)"
-    return alarm(target, signal, kind="recovered", severity="info", explanation=text)
+    return alarm(target, signal, kind="recovered", severity="info", explanation=text, operation=operation)
 
 
 def improved(target: str = "a", signal: str = "latency") -> Alarm:
@@ -652,3 +652,14 @@ def test_a_move_that_falls_due_during_any_input_is_published() -> None:
     clock.advance(30)
     book.on_result("a", ok=False, status_code=400)  # ignored as the request's fault, but the clock moved on
     assert [m.new for m in moves] == [EJECTED, PROBING]
+
+
+def test_alarms_of_one_signal_on_two_operations_are_two_alarms() -> None:
+    book, clock, _ = make_book(min_dwell_s=0)
+    book.on_alarm(alarm("a", "latency", operation="chat"))
+    book.on_alarm(alarm("a", "latency", operation="embeddings"))
+    assert book.weight_factor("a") == pytest.approx(0.25) and book.status()["a"].open_alarms == ("latency",)
+    book.on_alarm(recovered("a", "latency", operation="embeddings"))
+    assert book.state("a") is DEGRADED and book.weight_factor("a") == pytest.approx(0.5)  # chat still slow
+    book.on_alarm(recovered("a", "latency", operation="chat"))
+    assert book.state("a") is RAMPING

@@ -192,6 +192,8 @@ class Transition:
 
 @dataclass
 class _OpenAlarm:
+    key: str  # signal, plus the operation and extra dimensions when they are not plain chat
+    operation: str
     signal: str
     direction: str
     severity: str
@@ -217,7 +219,7 @@ class _Target:
     times_ejected: int = 0
     eject_until: float = 0.0
     pending_eject: str | None = None  # reason of an ejection refused by max_ejected_fraction
-    pending_signal: str | None = None  # the alarm behind it; None: a failure streak
+    pending_signal: str | None = None  # key of the alarm behind it; None: a failure streak
     recovered_at: float | None = None
     settled_weight: float = 1.0  # weight of a DEGRADED target whose alarms closed, while it dwells
     # probing round
@@ -449,7 +451,7 @@ class HealthBook:
             reason=self._reason(target),
             since=target.since,
             next_probe_at=next_probe,
-            open_alarms=tuple(sorted(target.open)),
+            open_alarms=tuple(sorted({a.signal for a in target.open.values()})),
         )
 
     def _reason(self, target: _Target) -> str:
@@ -526,12 +528,12 @@ class HealthBook:
                 critical = [a for a in demoting if a.severity == "critical"]
                 if critical and now - target.since >= p.eject_after_degraded_s:
                     self._eject(target, f"degraded for {now - target.since:.0f} s and still critical: "
-                                        f"{critical[0].explanation}", now, moves, critical[0].signal)  # fmt: skip
+                                        f"{critical[0].explanation}", now, moves, critical[0].key)  # fmt: skip
 
     def _open_alarm(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
         p = self.policy
-        opened = _OpenAlarm(alarm.signal, alarm.direction, alarm.severity, alarm.effect_size, alarm.explanation,
-                            now, demotes=True)  # fmt: skip
+        opened = _OpenAlarm(_alarm_key(alarm), alarm.key.operation, alarm.signal, alarm.direction, alarm.severity,
+                            alarm.effect_size, alarm.explanation, now, demotes=True)  # fmt: skip
         if alarm.severity not in ("warning", "critical"):
             opened.demotes, opened.note = False, f"severity {alarm.severity}"
         elif alarm.signal in p.ignored_signals:
@@ -543,7 +545,7 @@ class HealthBook:
             opened.demotes = False
             opened.note = (f"held: recovered {now - target.recovered_at:.0f} s ago, within the "
                            f"{p.rearm_s:.0f} s re-arm window that needs critical evidence")  # fmt: skip
-        target.open[alarm.signal] = opened
+        target.open[opened.key] = opened
         if not opened.demotes:
             log.info("routewatch router: %s alarm on %s not acted on: %s", alarm.signal, target.name, opened.note,
                      extra={"routewatch_router": {"target": target.name, "signal": alarm.signal,
@@ -556,7 +558,7 @@ class HealthBook:
         if state in (TargetState.EJECTED, TargetState.PROBING):
             return  # already out; the alarm stays open and caps the ramp later
         if alarm.severity == "critical" and alarm.signal in self.policy.eject_signals:
-            self._eject(target, alarm.explanation, now, moves, alarm.signal)
+            self._eject(target, alarm.explanation, now, moves, alarm.key)
             return
         if target.pending_eject:
             return
@@ -569,7 +571,8 @@ class HealthBook:
 
     def _recovery(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
         improvement = str(alarm.kind) == "improved" or alarm.explanation.startswith("improvement")
-        opened = target.open.get(alarm.signal)
+        key = _alarm_key(alarm)
+        opened = target.open.get(key)
         if opened is None:
             return
         if improvement:
@@ -579,8 +582,8 @@ class HealthBook:
             return
         if target.state is TargetState.DEGRADED:
             target.settled_weight = self._weight(target, now)
-        del target.open[alarm.signal]
-        if target.pending_eject and target.pending_signal == alarm.signal:
+        del target.open[key]
+        if target.pending_eject and target.pending_signal == key:
             self._drop_pending(target, alarm.explanation, now, moves)
             return
         if not opened.demotes:
@@ -602,21 +605,23 @@ class HealthBook:
             streams = {(t.provider, t.model) for t in members}  # deployments of one model are not peers
             if len(streams) < p.peer_min_targets:
                 continue
+            operation = alarm.key.operation
             moving = [
-                t
+                (t, a)
                 for t in members
-                if (a := t.open.get(alarm.signal)) is not None
+                for a in t.open.values()
+                if a.signal == alarm.signal
+                and a.operation == operation
                 and a.direction == alarm.direction
                 and now - a.at <= p.peer_window_s
                 and a.note != "severity info"
             ]
-            moved = {(t.provider, t.model) for t in moving}
+            moved = {(t.provider, t.model) for t, _ in moving}
             if len(moved) / len(streams) < p.peer_fraction:
                 continue
             note = (f"traffic shift: {len(moved)} of {len(streams)} provider/models in group {group!r} "
                     f"alarmed on {alarm.signal} within {p.peer_window_s:.0f} s")  # fmt: skip
-            for target in moving:
-                opened = target.open[alarm.signal]
+            for target, opened in moving:
                 if opened.demotes:
                     opened.demotes, opened.note = False, note
                     self._release(target, note, now, moves)
@@ -759,6 +764,13 @@ class HealthBook:
                 states.append(Observation(int(health.state is state), {**base, "routewatch.router.state": state.value}))
             weights.append(Observation(health.weight_factor, base))
         return states, weights
+
+
+def _alarm_key(alarm: Alarm) -> str:
+    """One open alarm per signal and stream: chat latency and embeddings latency are two alarms."""
+    key = alarm.key
+    parts = ([] if key.operation == "chat" else [key.operation]) + [f"{k}={v}" for k, v in key.extra]
+    return f"{alarm.signal} ({', '.join(parts)})" if parts else alarm.signal
 
 
 def _failure_label(status_code: int | None, error_type: str | None) -> str:
