@@ -12,8 +12,9 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -103,3 +104,25 @@ def unknown_references(expr: str, emitted: Mapping[str, set[str] | None], define
             if not label.startswith(RESOURCE_LABEL_PREFIXES):
                 problems.append(f"grouping label {label}")
     return problems
+
+
+def panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in model.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def dashboard_expressions(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, expr) for every PromQL expression: panel targets, annotations, variable queries."""
+    for panel in panels(model):
+        for target in panel.get("targets", []):
+            yield f"panel {panel['title']!r} {target['refId']}", target["expr"]
+    for ann in model["annotations"]["list"]:
+        if "expr" in ann:
+            yield f"annotation {ann['name']!r}", ann["expr"]
+    for var in model["templating"]["list"]:
+        if var["type"] == "query":
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+            assert match, f"variable {var['name']}: expected label_values(selector, label), got {query!r}"
+            yield f"variable {var['name']!r}", match.group(1)

@@ -9,12 +9,9 @@ real /metrics exposition of the routewatch collector.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import promnames
 import promql
@@ -25,31 +22,9 @@ GRAFANA = ROOT / "dashboards" / "grafana"
 DASHBOARDS = sorted(GRAFANA.glob("*.json"))
 
 
-def panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in model.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def expressions(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, expr) for every PromQL expression: panel targets, annotations, variable queries."""
-    for panel in panels(model):
-        for target in panel.get("targets", []):
-            yield f"panel {panel['title']!r} {target['refId']}", target["expr"]
-    for ann in model["annotations"]["list"]:
-        if "expr" in ann:
-            yield f"annotation {ann['name']!r}", ann["expr"]
-    for var in model["templating"]["list"]:
-        if var["type"] == "query":
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
-            assert match, f"variable {var['name']}: expected label_values(selector, label), got {query!r}"
-            yield f"variable {var['name']!r}", match.group(1)
-
-
 def all_expressions() -> list[tuple[str, str, str]]:
     models = [(path.name, json.loads(path.read_text())) for path in DASHBOARDS]
-    return [(name, where, expr) for name, model in models for where, expr in expressions(model)]
+    return [(name, where, expr) for name, model in models for where, expr in promql.dashboard_expressions(model)]
 
 
 def test_the_committed_json_is_what_the_generator_writes() -> None:
@@ -132,22 +107,22 @@ def test_dashboards_are_wired_to_the_datasource_variable_and_their_own_variables
         model = json.loads(path.read_text())
         defined = {var["name"] for var in model["templating"]["list"]}
         assert "datasource" in defined
-        ids = [panel["id"] for panel in panels(model)]
+        ids = [panel["id"] for panel in promql.panels(model)]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
-        for panel in panels(model):
+        for panel in promql.panels(model):
             if panel["type"] == "row":
                 continue
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
             assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
             assert panel.get("description"), f"{panel['title']}: say what the panel shows"
-        for where, expr in expressions(model):
+        for where, expr in promql.dashboard_expressions(model):
             missing = promql.variables_in(expr) - defined
             assert not missing, f"{path.name} {where}: undefined variables {missing}"
 
 
 def test_the_provider_dashboard_covers_what_an_operator_asks() -> None:
     model = json.loads((GRAFANA / "routewatch-providers.json").read_text())
-    exprs = "\n".join(expr for _, expr in expressions(model))
+    exprs = "\n".join(expr for _, expr in promql.dashboard_expressions(model))
     for needle in ("histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,",
                    "gen_ai_client_operation_time_to_first_chunk_seconds_bucket", "gen_ai_client_token_usage_sum",
                    "routewatch_client_cost_USD_total", "routewatch_tag_tenant", 'error_type!=""',
@@ -157,7 +132,7 @@ def test_the_provider_dashboard_covers_what_an_operator_asks() -> None:
     assert {v["name"] for v in model["templating"]["list"]} >= {"datasource", "provider", "model", "tenant"}
     assert any("routewatch_drift_alarm_active" in a.get("expr", "") for a in model["annotations"]["list"])
     collector = json.loads((GRAFANA / "routewatch-collector.json").read_text())
-    exprs = "\n".join(expr for _, expr in expressions(collector))
+    exprs = "\n".join(expr for _, expr in promql.dashboard_expressions(collector))
     for needle in ("routewatch_collector_spans_received_total", "routewatch_collector_spans_dropped_total",
                    "routewatch_collector_requests_rejected_total", "routewatch_collector_queue_depth"):  # fmt: skip
         assert needle in exprs, needle

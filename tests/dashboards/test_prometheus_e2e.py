@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import promnames
+import promql
 import pytest
 import yaml
 
@@ -112,6 +114,18 @@ class Prometheus:
             self.process.kill()
             self.process.wait(timeout=5)
         self._log.close()
+
+
+def collector_expressions(served: set[str]) -> list[tuple[str, str]]:
+    """(where, expr) of every dashboard and rule expression that only reads the collector's series."""
+    found = []
+    for path in sorted((ROOT / "dashboards" / "grafana").glob("*.json")):
+        for where, expr in promql.dashboard_expressions(json.loads(path.read_text())):
+            found.append((f"{path.name} {where}", expr))
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            found.append((f"rule {rule.get('alert') or rule.get('record')}", rule["expr"]))
+    return [(where, expr) for where, expr in found if promql.metric_names(expr) <= served]
 
 
 def rules_without_waiting(tmp: Path) -> Path:
@@ -235,5 +249,27 @@ def test_drift_alert_fires_in_prometheus_when_the_provider_slows_down(
             assert name in names, f"{name} not scraped; got {sorted(names)}"
         received = prometheus.query('sum(routewatch_collector_spans_received_total{protocol="grpc"})')
         assert float(received[0]["value"][1]) > BASELINE_CALLS
+
+        # Every dashboard query and rule that reads the collector evaluates; the panels and recording
+        # rules show data (alert conditions and annotations may rightly be empty, and nothing was
+        # rejected, so the rejection series does not exist yet).
+        with urllib.request.urlopen(collector.http_url + "/metrics", timeout=5) as response:
+            served = set(promnames.exposition_series(response.read().decode()))
+        reading = collector_expressions(served)
+        assert len(reading) > 20
+        for _, expr in reading:
+            prometheus.query(promql.grafana_to_promql(expr))  # raises unless Prometheus evaluated it
+        panels = [(where, expr) for where, expr in reading
+                  if not where.startswith("rule Routewatch") and " annotation " not in where
+                  and "requests_rejected" not in expr]  # fmt: skip
+
+        def empty_panels() -> list[str]:
+            return [
+                f"{where}: {expr}" for where, expr in panels if not prometheus.query(promql.grafana_to_promql(expr))
+            ]
+
+        wait_for(
+            "every collector panel to show data", lambda: not empty_panels(), 15, lambda: "\n".join(empty_panels())
+        )
     finally:
         prometheus.close()
