@@ -655,7 +655,7 @@ def test_a_move_that_falls_due_during_any_input_is_published() -> None:
 
 
 def test_alarms_of_one_signal_on_two_operations_are_two_alarms() -> None:
-    book, clock, _ = make_book(min_dwell_s=0)
+    book, _, _ = make_book(min_dwell_s=0)
     book.on_alarm(alarm("a", "latency", operation="chat"))
     book.on_alarm(alarm("a", "latency", operation="embeddings"))
     assert book.weight_factor("a") == pytest.approx(0.25) and book.status()["a"].open_alarms == ("latency",)
