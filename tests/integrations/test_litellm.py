@@ -298,3 +298,25 @@ def test_an_error_rate_alarm_ejects_and_the_monitors_recovery_completes_the_retu
     finally:
         feedback.detach()
         routewatch.uninstrument()
+
+
+def test_refresh_takes_in_a_new_model_list_and_keeps_health_by_deployment_id(sim: Simulator, router: Any) -> None:
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=Clock(), tick_interval_s=None)
+    try:
+        for _ in range(5):
+            feedback.health.on_result("east", ok=False, status_code=503)
+        north = {"model_name": "chat", "model_info": {"id": "north"},
+                 "litellm_params": {"model": "openai/gpt-4.1-mini", "api_base": f"{sim.url}/north/v1",
+                                    "api_key": "sk-test", "weight": 2}}  # fmt: skip
+        keep = [{k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()} for d in router.model_list]
+        for d in keep:
+            d["litellm_params"].pop("weight", None)
+        router.set_model_list([*keep[:1], north])  # west leaves, north arrives, east stays ejected
+        feedback.refresh()
+        assert set(feedback.status()) == {"east", "north"}
+        assert feedback.health.state("east") is TargetState.EJECTED
+        assert weights(router) == {"east": 1, "north": 2000}
+        assert feedback.status()["north"].model == "gpt-4.1-mini"
+    finally:
+        feedback.detach()
+    assert weights(router) == {"east": None, "north": 2}

@@ -142,6 +142,7 @@ class LiteLLMFeedback(CustomLogger):
         self._lock = threading.Lock()
         self._original: dict[str, tuple[bool, Any]] = {}  # id -> (had a weight, its value)
         self._base: dict[str, float] = {}
+        self._last_weight: dict[str, int] = {}  # what routewatch last wrote, to tell a user's new weight apart
         self.filtered_out = 0
         self.probes_sent = 0
         self.fail_open = 0
@@ -149,17 +150,9 @@ class LiteLLMFeedback(CustomLogger):
         if clock is not None:
             options["clock"] = clock
         self.health = HealthBook(policy, **options)
-        routes = RouteTable(providers) if providers is not None else None
-        for deployment in self._deployments():
-            ident = _deployment_id(deployment)
-            if ident is None:
-                continue
-            provider, model = (targets or {}).get(ident) or deployment_target(deployment, routes)
-            group = str(deployment.get("model_name") or "")
-            self.health.add_target(ident, provider=provider, model=model, groups=(group,) if group else ())
-            params = deployment.setdefault("litellm_params", {})
-            self._original[ident] = ("weight" in params, params.get("weight"))
-            self._base[ident] = _base_weight(params)
+        self._targets = dict(targets or {})
+        self._routes = RouteTable(providers) if providers is not None else None
+        self._scan()
         self.attachment = Attachment(monitor, self.health, router=router, push=self._apply, results_from_bus=False,
                                      tick_interval_s=tick_interval_s, on_detach=self._unregister)  # fmt: skip
         self.attachment.integration = self
@@ -226,6 +219,12 @@ class LiteLLMFeedback(CustomLogger):
     def tick(self) -> None:
         self.attachment.tick()
 
+    def refresh(self) -> None:
+        """Take in deployments added to or removed from the router since attaching (after
+        ``set_model_list``, ``add_deployment``, ...); their health carries over by deployment id."""
+        self._scan()
+        self.attachment.sync(force=True)
+
     def detach(self) -> None:
         """Unregister from LiteLLM and the monitor, stop the ticker, restore the original weights."""
         self.attachment.detach()
@@ -248,12 +247,34 @@ class LiteLLMFeedback(CustomLogger):
                         params.pop("weight", None)
 
     # --- internals ----------------------------------------------------------------------------------
+    def _scan(self) -> None:
+        seen: set[str] = set()
+        for deployment in self._deployments():
+            ident = _deployment_id(deployment)
+            if ident is None:
+                continue
+            seen.add(ident)
+            provider, model = self._targets.get(ident) or deployment_target(deployment, self._routes)
+            group = str(deployment.get("model_name") or "")
+            self.health.add_target(ident, provider=provider, model=model, groups=(group,) if group else ())
+            params = deployment.setdefault("litellm_params", {})
+            with self._lock:
+                if ident not in self._base or params.get("weight") != self._last_weight.get(ident):
+                    self._original[ident] = ("weight" in params, params.get("weight"))
+                    self._base[ident] = _base_weight(params)
+        for ident in set(self._base) - seen:
+            self.health.remove_target(ident)
+            with self._lock:
+                self._base.pop(ident, None)
+                self._original.pop(ident, None)
+
     def _deployments(self) -> Iterable[dict[str, Any]]:
         return [d for d in (getattr(self.router, "model_list", None) or []) if isinstance(d, dict)]
 
     def _apply(self, ident: str, health: TargetHealth) -> None:
         weight = max(1, round(self._base.get(ident, 1.0) * _WEIGHT_SCALE * health.weight_factor))
         with self._lock:
+            self._last_weight[ident] = weight
             for deployment in self._deployments():
                 if _deployment_id(deployment) == ident:
                     deployment.setdefault("litellm_params", {})["weight"] = weight

@@ -110,14 +110,14 @@ class Attachment:
         """Time-driven moves now (the ticker does this every `tick_interval_s`); never raises."""
         self._guard(self.health.tick)
 
-    def sync(self) -> None:
-        """Push every ledger line that changed since the last push to the router."""
+    def sync(self, *, force: bool = False) -> None:
+        """Push every ledger line that changed since the last push (all of them with `force`)."""
         if self._push is None or self._detached:
             return
         with self._push_lock:
             for name, health in self.health.status().items():
                 last = self._pushed.get(name)
-                if last is not None and not _differs(last, health):
+                if last is not None and not force and not _differs(last, health):
                     continue
                 self._pushed[name] = health
                 try:
