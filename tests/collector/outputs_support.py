@@ -112,3 +112,67 @@ class OutputsServer:
         self.server = self._server_cls(("127.0.0.1", self.port), self._handler)
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+
+
+# --- a real collector ---------------------------------------------------------------------------------
+TOKEN = "t0ken-for-tests"
+
+
+def collector_config(**settings: object):
+    """Free loopback ports, a bearer token, and the collector's default signals with fast warm-up."""
+    from routewatch.collector.config import CollectorConfig, default_monitor_config
+
+    monitor = default_monitor_config().model_copy(update={"detector_overrides": FAST_CONFIG.detector_overrides})
+    base: dict[str, object] = {"grpc_port": None, "http_port": 0, "auth_token": TOKEN, "monitor": monitor}
+    return CollectorConfig.model_validate({**base, **settings})
+
+
+def genai_span_request(n: int, *, median_s: float, model: str = "gpt-4o-mini", provider: str = "openai",
+                       seed: int = 1, start: int = 0, failing: bool = False) -> bytes:  # fmt: skip
+    """An OTLP/HTTP protobuf body with `n` GenAI client spans, as an instrumented app exports them."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    rng = random.Random(seed)
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = tracer_provider.get_tracer("app")
+    for i in range(n):
+        attrs: dict[str, object] = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 20,
+        }  # fmt: skip
+        if failing:
+            attrs["error.type"] = "500"
+        t = (T0 + start + i) * 10**9
+        span = tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=t)  # type: ignore[arg-type]
+        if failing:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=t + int(median_s * rng.lognormvariate(0, 0.3) * 1e9))
+    return bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())
+
+
+def post_spans(collector: object, body: bytes) -> None:
+    import httpx
+
+    url = collector.http_url  # type: ignore[attr-defined]
+    headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {TOKEN}"}
+    response = httpx.post(url + "/v1/traces", content=body, timeout=10, headers=headers)
+    assert response.status_code == 200, response.text
+    assert collector.flush(10)  # type: ignore[attr-defined]
+
+
+def inject_regression(collector: object, model: str = "gpt-4o-mini") -> None:
+    """600 calls at 0.5 s then 300 at 1.5 s, over OTLP/HTTP: the latency alarm opens."""
+    for k in range(2):
+        post_spans(collector, genai_span_request(300, median_s=0.5, model=model, seed=10 + k, start=300 * k))
+    post_spans(collector, genai_span_request(300, median_s=1.5, model=model, seed=20, start=600))
+
+
+def recover(collector: object, model: str = "gpt-4o-mini", n: int = 2500) -> None:
+    for k in range(0, n, 500):
+        post_spans(collector, genai_span_request(500, median_s=0.5, model=model, seed=30 + k, start=900 + k))

@@ -81,8 +81,16 @@ class AlarmLog:
         with self._lock:
             self._recent.append(alarm)
             if alarm.kind == "alarm":
-                if slot in self._open or len(self._open) < self._max_open:
-                    if slot not in self._open and alarm.before is not None:
+                current = self._open.get(slot)
+                if current is not None:
+                    # Already open: the detector re-learned its baseline and fired again. The alarm
+                    # that opened it says what changed from the real baseline; keep it unless the
+                    # new one is more severe.
+                    if _SEVERITY_ORDER.get(alarm.severity, 3) < _SEVERITY_ORDER.get(current.severity, 3):
+                        self._open[slot] = alarm
+                        self._last_severity[slot] = alarm.severity
+                elif len(self._open) < self._max_open:
+                    if alarm.before is not None:
                         self._reference[slot] = alarm.before
                     self._open[slot] = alarm
                     self._last_severity[slot] = alarm.severity
@@ -92,6 +100,34 @@ class AlarmLog:
             elif closes_alarm(alarm):
                 self._open.pop(slot, None)
                 self._reference.pop(slot, None)
+
+    def snapshot(self, recent: int = 100) -> dict[str, Any]:
+        """JSON-able: the open alarms (with their pre-change baselines) and the latest alarms."""
+        with self._lock:
+            return {
+                "open": [
+                    {"alarm": a.model_dump(mode="json"),
+                     "reference": r.model_dump(mode="json") if (r := self._reference.get(slot)) else None}
+                    for slot, a in self._open.items()
+                ],
+                "recent": [a.model_dump(mode="json") for a in list(self._recent)[-recent:]],
+            }  # fmt: skip
+
+    def restore(self, data: dict[str, Any]) -> list[Alarm]:
+        """Load a `snapshot()`; returns the open alarms (for the outputs that track them too)."""
+        opened: list[Alarm] = []
+        recent = [Alarm.model_validate(item) for item in data.get("recent", [])]
+        with self._lock:
+            self._recent.extend(recent)
+            for item in data.get("open", []):
+                alarm = Alarm.model_validate(item["alarm"])
+                slot = (alarm.key, alarm.signal)
+                self._open[slot] = alarm
+                self._last_severity[slot] = alarm.severity
+                if item.get("reference") is not None:
+                    self._reference[slot] = SignalStats.model_validate(item["reference"])
+                opened.append(alarm)
+        return opened
 
     def recent(self, limit: int = 100) -> list[Alarm]:
         """Newest first."""

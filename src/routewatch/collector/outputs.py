@@ -139,6 +139,25 @@ class Outputs:
             self.errors += 1
             log.warning("routewatch collector: fleet update failed", exc_info=True)
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the output side keeps across a collector restart: open and recent alarms."""
+        return {"version": 1, "alarms": self.alarms.snapshot()}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """After a restart: the alarms still open are open again in the feed, the fleet verdict and
+        Alertmanager (which resolves alerts it stops hearing about)."""
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported outputs snapshot version {data.get('version')!r}")
+        for alarm in self.alarms.restore(data.get("alarms", {})):
+            steps: list[Callable[[Alarm], Any]] = [self.fleet.on_alarm]
+            steps += [sink for sink in self.sinks if isinstance(sink, AlertmanagerSink)]
+            for step in steps:
+                try:
+                    step(alarm)
+                except Exception:
+                    self.errors += 1
+                    log.warning("routewatch collector: restoring an alarm into %r failed", step, exc_info=True)
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Ends event streams, flushes the sinks, and unsubscribes."""
         self.monitor.unsubscribe(self.on_alarm)
@@ -207,22 +226,26 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def install_outputs(collector: Any, config: OutputsConfig | None = None) -> Outputs:
     """Wire the output side into a routewatch `Collector`: subscribe to its monitor, listen to the
-    records its ingest worker processed, read its ingest counters at scrape time, and register the
-    routes in its HTTP route table. `config` defaults to the collector config's `outputs` section."""
+    records its ingest worker processed, read its ingest counters at scrape time, register the
+    routes in its HTTP route table, and close with it. `config` defaults to the collector config's
+    `outputs` section."""
     if config is None:
         section = getattr(getattr(collector, "config", None), "outputs", None) or {}
         config = section if isinstance(section, OutputsConfig) else OutputsConfig.model_validate(section)
-    ingest = getattr(collector, "ingest", None)
-    stats = getattr(ingest, "stats", None)
+    stats = getattr(collector, "ingest_stats", None)
     outputs = Outputs(collector.monitor, config, ingest=stats if callable(stats) else None,
                       meter_provider=getattr(collector, "meter_provider", None))  # fmt: skip
-    add_listener = getattr(ingest, "add_listener", None)
+    add_listener = getattr(collector, "add_record_listener", None)
     if callable(add_listener):
         add_listener(outputs.observe)
     else:
         log.warning("routewatch collector: no record listener hook; /metrics and /api/health show no current figures")
-    routes = getattr(collector, "routes", None)
-    if routes is not None:
-        for (method, path), handler in outputs.routes().items():
-            routes.add(method, path, handler, public=path in config.public_paths)
+    for (method, path), handler in outputs.routes().items():
+        collector.routes.add(method, path, handler, public=path in config.public_paths)
+    snapshots = getattr(collector, "snapshots", None)
+    if snapshots is not None:
+        snapshots.add_part("outputs", outputs.snapshot, outputs.restore)
+    add_closer = getattr(collector, "add_closer", None)
+    if callable(add_closer):
+        add_closer(outputs.close)
     return outputs

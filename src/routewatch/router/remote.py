@@ -246,7 +246,7 @@ class RemoteHealth:
             self.fleet = {str(k): v for k, v in fleet.items() if isinstance(v, dict)}
         with self._lock:
             stale = [a for slot, a in self._applied.items() if slot not in remote]
-            fresh = [a for slot, a in remote.items() if self._applied.get(slot) != a]
+            fresh = [a for slot, a in remote.items() if slot not in self._applied]
         now = datetime.now(timezone.utc)
         for old in stale:
             self._alarm(Alarm(
