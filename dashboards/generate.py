@@ -54,7 +54,7 @@ ROUTER_WEIGHT = "routewatch_router_target_weight_ratio"
 # Provider error types that mean "rate limited" (HTTP status when the body names none).
 RATE_LIMITED = "429|rate_limit_error|rate_limit_exceeded|RESOURCE_EXHAUSTED|too_many_requests"
 QUALITY_SIGNALS = "refusal|truncated|empty|schema_invalid"
-STATES = ("healthy", "degraded", "ramping", "probing", "ejected")
+STATES = ("healthy", "ramping", "degraded", "probing", "ejected")  # by severity
 STATE_COLORS = {"healthy": "green", "degraded": "yellow", "ramping": "blue", "probing": "orange", "ejected": "red"}
 
 # Selectors bound to the template variables. In-process metrics carry the GenAI attribute names;
@@ -101,10 +101,10 @@ def quantiles(metric: str, selector: str, by: str, legend: str) -> list[prom.Dat
 
 
 def state_code(metric: str, label: str, selector: str) -> str:
-    """One number per target: 0 healthy .. 4 ejected (the gauges are 1 for the current state)."""
-    parts = [f"{i} * sum by ({label}) ({metric}{{{selector}, {state_label(metric)}=\"{s}\"}})"
-             for i, s in enumerate(STATES) if i]  # fmt: skip
-    return "\n+ ".join(parts)
+    """One number per target, its worst current state (0 healthy .. 4 ejected) across every app that
+    reports it; the gauges are 1 for the current state and 0 for the others."""
+    parts = [f'{metric}{{{selector}, {state_label(metric)}="{s}"}} * {i}' for i, s in enumerate(STATES) if i]
+    return f"max by ({label}) (\n  " + "\n  or ".join(parts) + "\n)"
 
 
 def state_label(metric: str) -> str:
@@ -273,7 +273,8 @@ def providers() -> dict[str, Any]:
 
     dash = dash.with_row(db.Row("Routing"))
     dash = dash.with_panel(state_timeline(
-        "Router target states", "Each router target's health state as its app's router sees it.",
+        "Router target states",
+        "Each router target's health state as the apps' routers see it (the worst, when apps disagree).",
         state_code(ROUTER_STATE, "routewatch_router_target", SEL_NO_TENANT), "{{routewatch_router_target}}",
     ))  # fmt: skip
     dash = dash.with_panel(state_timeline(
