@@ -443,6 +443,7 @@ class Router:
                 started, peeking = self._timer(), False
                 try:
                     client = self._client(target, False)
+                    started = self._timer()  # latency of the call, not of building its client
                     with self._call_tags(call.task, target.name):
                         result = fn(client, target.model)
                         if is_stream(result):
@@ -473,6 +474,7 @@ class Router:
                 started, peeking = self._timer(), False
                 try:
                     client = self._client(target, True)
+                    started = self._timer()
                     with self._call_tags(call.task, target.name):
                         result = await afn(client, target.model)
                         if is_async_stream(result):
@@ -516,6 +518,7 @@ class Router:
                 with self._shadow_span(call, link) as shadow_span:
                     try:
                         client = self._client(target, False)
+                        started = self._timer()
                         with self._call_tags(call.task, target.name):
                             result = fn(client, target.model)
                             if is_stream(result):
@@ -544,6 +547,7 @@ class Router:
                 with self._shadow_span(call, link) as shadow_span:
                     try:
                         client = self._client(target, True)
+                        started = self._timer()
                         with self._call_tags(call.task, target.name):
                             result = await afn(client, target.model)
                             if is_async_stream(result):
