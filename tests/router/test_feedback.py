@@ -218,3 +218,9 @@ def test_a_router_with_its_own_health_book_is_driven_directly() -> None:
 def test_attach_refuses_what_it_cannot_drive(monitor: Any, router: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         attach(monitor, router)
+
+
+def test_results_for_unknown_targets_are_ignored_quietly() -> None:
+    with attach(DriftMonitor(sinks=[]), ToyRouter(), tick_interval_s=None, results_from_bus=False) as attachment:
+        attachment.on_result("nobody", ok=False, status_code=503)
+        assert attachment.errors == 0

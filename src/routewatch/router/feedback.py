@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..drift.alarm import Alarm, StreamKey
 from ..records import CallRecord
-from .health import HealthBook, HealthPolicy, TargetHealth
+from .health import HealthBook, HealthPolicy, TargetHealth, TargetState
 
 __all__ = ["Attachment", "Demotable", "attach"]
 
@@ -104,7 +104,21 @@ class Attachment:
     # --- inputs -------------------------------------------------------------------------------------
     def on_result(self, name: str, **result: Any) -> None:
         """Report one call's outcome (see `HealthBook.on_result`); never raises."""
-        self._guard(lambda: self.health.on_result(name, **result))
+        if self._detached:
+            return
+        try:
+            before = self.health.state(name)
+        except KeyError:
+            return  # not a target of this router
+        try:
+            self.health.on_result(name, **result)
+            if before is TargetState.HEALTHY and self.health.state(name) is TargetState.HEALTHY:
+                return  # the common case: a healthy target's ledger line cannot have changed
+        except Exception:
+            self.errors += 1
+            log.warning("routewatch: health feedback failed", exc_info=True)
+            return
+        self.sync()
 
     def tick(self) -> None:
         """Time-driven moves now (the ticker does this every `tick_interval_s`); never raises."""
