@@ -265,14 +265,16 @@ def test_a_critical_error_or_quality_alarm_ejects_and_a_warning_one_degrades() -
 
 def test_persistent_critical_degradation_ejects() -> None:
     book, clock, _ = make_book(eject_after_degraded_s=600)
-    book.on_alarm(alarm("a", "latency", severity="critical"))
+    book.on_alarm(alarm("a", "ttft", severity="warning"))
+    clock.advance(500)
+    book.on_alarm(alarm("a", "latency", severity="critical"))  # counted from when the critical alarm opened
     clock.advance(599)
     book.tick()
     assert book.state("a") is DEGRADED
     clock.advance(1)
     book.tick()
     health = book.status()["a"]
-    assert health.state is EJECTED and health.reason.startswith("degraded for 600 s and still critical: p95 latency")
+    assert health.state is EJECTED and health.reason.startswith("still critical after 600 s degraded: p95 latency")
 
 
 def test_ejection_time_grows_with_each_ejection_up_to_the_cap_and_resets_after_lasting_health() -> None:

@@ -23,8 +23,8 @@ The rules, explicitly:
   below ``min_weight`` while a target is routable.
 * Ejection (circuit open): ``consecutive_failures`` hard failures in a row (5xx, 429, 408,
   auth/not-found, timeouts and connection errors; ``client_error_codes`` are the request's fault
-  and do not count), a critical alarm on one of ``eject_signals``, or a critical alarm still open
-  after ``eject_after_degraded_s`` in DEGRADED. An ejection lasts ``base_ejection_s`` times the
+  and do not count), a critical alarm on one of ``eject_signals``, or any critical alarm still open
+  ``eject_after_degraded_s`` after it opened. An ejection lasts ``base_ejection_s`` times the
   number of times the target was ejected, capped at ``max_ejection_s`` (Envoy's outlier detection
   rule); the count resets after ``max_ejection_s`` of uninterrupted health.
 * Never more than ``floor(max_ejected_fraction * size)`` targets of a group are ejected or probing
@@ -115,7 +115,7 @@ class HealthPolicy(BaseModel):
         description="Signals whose critical alarm ejects at once.",
     )
     eject_after_degraded_s: float | None = Field(
-        default=900.0, gt=0, description="DEGRADED this long with a critical alarm open ejects; None never."
+        default=900.0, gt=0, description="A critical alarm open this long ejects; None never."
     )
     base_ejection_s: float = Field(default=30.0, gt=0, description="Ejection time, times the ejection count.")
     max_ejection_s: float = Field(default=300.0, gt=0, description="Longest ejection.")
@@ -525,10 +525,10 @@ class HealthBook:
             if not demoting and not target.pending_eject and now - target.since >= p.min_dwell_s:
                 self._start_ramp(target, self._weight(target, now), "every alarm closed; slow start", now, moves)
             elif p.eject_after_degraded_s is not None and not target.pending_eject:
-                critical = [a for a in demoting if a.severity == "critical"]
-                if critical and now - target.since >= p.eject_after_degraded_s:
-                    self._eject(target, f"degraded for {now - target.since:.0f} s and still critical: "
-                                        f"{critical[0].explanation}", now, moves, critical[0].key)  # fmt: skip
+                lasting = [a for a in demoting if a.severity == "critical" and now - a.at >= p.eject_after_degraded_s]
+                if lasting:
+                    self._eject(target, f"still critical after {now - lasting[0].at:.0f} s degraded: "
+                                        f"{lasting[0].explanation}", now, moves, lasting[0].key)  # fmt: skip
 
     def _open_alarm(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
         p = self.policy
