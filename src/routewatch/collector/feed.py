@@ -403,8 +403,8 @@ def baseline_of(det: dict[str, Any], reference: SignalStats | None = None) -> di
     if reference is not None:
         return {"mean": reference.mean, "p50": reference.p50, "p95": reference.p95, "n": reference.n}
     base = det.get("baseline")
-    if not isinstance(base, dict):
-        return None
+    if not isinstance(base, dict) or det.get("phase") == "warm_up":
+        return None  # a rate detector reports its prior while warming up: not a baseline yet
     if "rate" in base:
         return {"mean": base.get("rate"), "n": base.get("n")}
     return {"mean": base.get("mean"), "p50": base.get("p50"), "p95": base.get("p95")}

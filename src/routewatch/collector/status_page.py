@@ -37,18 +37,23 @@ def _percent(value: Any) -> str:
 
 
 def _figure(signals: dict[str, Any], signal: str, stat: str, fmt: Any) -> tuple[str, str, bool]:
-    """(current, baseline, in alarm) of one statistic of one signal, formatted."""
+    """(current, "baseline ...", in alarm) of one statistic of one signal, formatted."""
     entry = signals.get(signal) or {}
+    if not entry:
+        return _DASH, "no data", False
     current = (entry.get("current") or {}).get(stat)
     baseline = (entry.get("baseline") or {}).get(stat)
-    return fmt(current), fmt(baseline), bool(entry.get("in_alarm"))
+    progress = entry.get("warm_up_progress")
+    if baseline is None and entry.get("phase") == "warm_up" and isinstance(progress, (int, float)):
+        return fmt(current), f"learning baseline ({progress * 100:.0f} %)", bool(entry.get("in_alarm"))
+    return fmt(current), f"baseline {fmt(baseline)}", bool(entry.get("in_alarm"))
 
 
 def _cell(signals: dict[str, Any], signal: str, stat: str, fmt: Any) -> str:
     current, baseline, alarmed = _figure(signals, signal, stat, fmt)
     cls = "fig alarm" if alarmed else "fig"
     return (f'<td class="{cls}" data-signal="{_e(signal)}"><span class="now">{_e(current)}</span>'
-            f'<span class="base">baseline {_e(baseline)}</span></td>')  # fmt: skip
+            f'<span class="base">{_e(baseline)}</span></td>')  # fmt: skip
 
 
 def _quality_cell(signals: dict[str, Any]) -> str:
@@ -59,7 +64,7 @@ def _quality_cell(signals: dict[str, Any]) -> str:
         current, baseline, alarmed = _figure(signals, signal, "mean", _percent)
         cls = "q alarm" if alarmed else "q"
         parts.append(f'<span class="{cls}" data-signal="{_e(signal)}">{_e(_QUALITY_NAMES[signal])} '
-                     f'{_e(current)} <span class="base">(baseline {_e(baseline)})</span></span>')  # fmt: skip
+                     f'{_e(current)} <span class="base">({_e(baseline)})</span></span>')  # fmt: skip
     return f'<td class="quality">{"".join(parts) or _DASH}</td>'
 
 
@@ -200,19 +205,26 @@ _SCRIPT = r"""
     ? t.slice(0, 10) + " " + t.slice(11, 19) + " UTC" : (t || "");
   const time = t => el("time", {datetime: t || ""}, when(t));
   const badge = s => el("span", {class: "badge state-" + s}, s);
+  function baseText(e, stat, fmt) {
+    if (!Object.keys(e).length) return "no data";
+    const base = (e.baseline || {})[stat];
+    if (base == null && e.phase === "warm_up" && typeof e.warm_up_progress === "number")
+      return "learning baseline (" + (e.warm_up_progress * 100).toFixed(0) + " %)";
+    return "baseline " + fmt(base);
+  }
   function fig(sig, name, stat, fmt) {
     const e = sig[name] || {};
-    const cur = (e.current || {})[stat], base = (e.baseline || {})[stat];
     return el("td", {class: e.in_alarm ? "fig alarm" : "fig", "data-signal": name},
-      el("span", {class: "now"}, fmt(cur)), el("span", {class: "base"}, "baseline " + fmt(base)));
+      el("span", {class: "now"}, fmt((e.current || {})[stat])), el("span", {class: "base"}, baseText(e, stat, fmt)));
   }
   function quality(sig) {
     const td = el("td", {class: "quality"});
     for (const name of Object.keys(Q)) {
       if (!(name in sig)) continue;
-      const e = sig[name], cur = (e.current || {}).mean, base = (e.baseline || {}).mean;
+      const e = sig[name];
       td.append(el("span", {class: e.in_alarm ? "q alarm" : "q", "data-signal": name},
-        Q[name] + " " + pct(cur) + " ", el("span", {class: "base"}, "(baseline " + pct(base) + ")")));
+        Q[name] + " " + pct((e.current || {}).mean) + " ",
+        el("span", {class: "base"}, "(" + baseText(e, "mean", pct) + ")")));
     }
     if (!td.childNodes.length) td.append("\u2013");
     return td;
@@ -255,13 +267,19 @@ _SCRIPT = r"""
     pending = true;
     try {
       const r = await fetch(cfg.api, {cache: "no-store"});
-      if (r.ok) { render(await r.json()); document.getElementById("live").textContent = ""; }
+      if (r.ok) {
+        render(await r.json());
+        document.getElementById("live").textContent = "";
+        document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+      }
     } catch (e) {
       document.getElementById("live").textContent = "(collector unreachable, retrying)";
     } finally { pending = false; }
   }
   setInterval(refresh, cfg.refresh_ms);
-  if (window.EventSource) {
+  refresh();
+  // ?live=0: polling only (kiosks, screenshots, proxies that cut long-lived connections)
+  if (window.EventSource && new URLSearchParams(location.search).get("live") !== "0") {
     const es = new EventSource(cfg.stream);
     es.addEventListener("alarm", refresh);
     es.addEventListener("state", refresh);
