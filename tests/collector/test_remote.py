@@ -1,15 +1,25 @@
-"""RemoteHealth: an app's router follows the collector's alarms over the SSE health feed, resyncs
-from the snapshot after a disconnect, reconnects on its own, and never raises into the app."""
+"""RemoteHealth against a real collector: an app's router follows the collector's alarms over the
+SSE health feed, catches up after its connection was cut (replay, or the snapshot alone), keeps the
+verdict across a collector restart, reconnects on its own, and never raises into the app."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from outputs_support import OutputsServer, calls, fast_monitor, regression
+from outputs_support import (
+    TOKEN,
+    CuttableProxy,
+    collector_config,
+    genai_span_request,
+    inject_regression,
+    post_spans,
+    recover,
+)
 
-from routewatch.collector.outputs import Outputs, OutputsConfig
+from routewatch.collector import Collector
 from routewatch.router.health import HealthBook, HealthPolicy, TargetHealth, TargetState
 from routewatch.router.remote import RemoteHealth
 
@@ -46,107 +56,130 @@ def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     return predicate()
 
 
-def feed(outputs: Outputs, records) -> None:
-    for record in records:
-        outputs.monitor.record(record)
-        outputs.observe(record)
-
-
 @pytest.fixture
-def served() -> Iterator[OutputsServer]:
-    server = OutputsServer(Outputs(fast_monitor()), token="s3cret")
-    yield server
-    server.stop()
+def collector() -> Iterator[Collector]:
+    with Collector(collector_config()) as running:
+        yield running
 
 
-def test_a_collector_alarm_demotes_and_its_recovery_restores_a_demotable_router(served: OutputsServer) -> None:
+def test_a_collector_alarm_demotes_and_its_recovery_restores_a_demotable_router(collector: Collector) -> None:
     router = ToyRouter()
-    with RemoteHealth(served.url, router, token="s3cret", policy=POLICY, results_from_bus=False) as remote:
+    with RemoteHealth(collector.http_url, router, token=TOKEN, policy=POLICY, results_from_bus=False) as remote:
         assert remote.wait_synced(5)
-        feed(served.outputs, regression())
-        assert until(lambda: router.health_of.get("gpt") is not None
-                     and router.health_of["gpt"].state is TargetState.DEGRADED)  # fmt: skip
+        inject_regression(collector)
+        assert until(lambda: "gpt" in router.health_of and router.health_of["gpt"].state is TargetState.DEGRADED)
         assert "p95 latency of openai/gpt-4o-mini rose" in router.health_of["gpt"].reason
         assert router.health_of["claude"].state is TargetState.HEALTHY
-        feed(served.outputs, calls(2500, median_s=0.5, start=900, seed=3))
+        recover(collector)
         assert until(lambda: router.health_of["gpt"].state is TargetState.HEALTHY)
         assert remote.errors == 0 and remote.open_alarms() == []
+        # the collector's own verdict (default policy: dwells before restoring) is there for display
+        assert remote.fleet["openai/gpt-4o-mini"]["state"] in ("degraded", "ramping", "healthy")
 
 
-def test_a_router_with_its_own_health_book_is_driven_directly(served: OutputsServer) -> None:
+def test_a_router_with_its_own_health_book_is_driven_directly(collector: Collector) -> None:
     router = BookRouter()
-    with RemoteHealth(served.url + "/api/health/stream", router, token="s3cret") as remote:
+    with RemoteHealth(collector.http_url + "/api/health/stream", router, token=TOKEN) as remote:
         assert remote.wait_synced(5)
-        feed(served.outputs, regression())
+        inject_regression(collector)
         assert until(lambda: router.health.state("gpt") is TargetState.DEGRADED)
         assert remote.health is router.health
 
 
-def test_after_a_disconnect_it_reconnects_and_resyncs_from_the_snapshot(served: OutputsServer) -> None:
+def test_after_a_cut_connection_it_reconnects_and_catches_up(collector: Collector) -> None:
+    proxy = CuttableProxy(collector.http_port or 0)
     router = BookRouter()
-    remote = RemoteHealth(served.url, router, token="s3cret", min_backoff_s=0.05, max_backoff_s=0.2)
+    remote = RemoteHealth(proxy.url, router, token=TOKEN, min_backoff_s=0.05, max_backoff_s=0.2)
     try:
         remote.start()
         assert remote.wait_synced(5)
-        served.stop()  # the collector goes away ...
+        proxy.cut()  # the network between app and collector fails ...
         assert until(lambda: not remote.connected.is_set())
-        feed(served.outputs, regression())  # ... an alarm opens meanwhile ...
-        served.restart()  # ... and it comes back on the same port
+        inject_regression(collector)  # ... an alarm opens meanwhile ...
+        time.sleep(0.3)
+        assert router.health.state("gpt") is TargetState.HEALTHY  # (the app cannot know yet)
+        proxy.resume()  # ... and the connection comes back
         assert until(lambda: router.health.state("gpt") is TargetState.DEGRADED)
         assert remote.connects >= 2 and remote.resyncs >= 2
-        # the alarm closes while the app is cut off again: the snapshot carries no open alarm, so the
-        # router gets a recovery for it
-        served.stop()
+        proxy.cut()  # cut again: this time the alarm closes while the app is away
         assert until(lambda: not remote.connected.is_set())
-        feed(served.outputs, calls(2500, median_s=0.5, start=900, seed=3))
-        assert served.outputs.alarms.open() == {}
-        served.restart()
+        recover(collector)
+        proxy.resume()
         assert until(lambda: router.health.state("gpt") is TargetState.HEALTHY)
         assert remote.open_alarms() == []
     finally:
         remote.close()
+        proxy.close()
 
 
-def test_without_the_missed_events_the_snapshot_alone_reconciles() -> None:
-    served = OutputsServer(Outputs(fast_monitor(), OutputsConfig(sse_replay=1)))
+def test_when_the_missed_events_are_gone_the_snapshot_alone_reconciles() -> None:
+    with Collector(collector_config(outputs={"sse_replay": 1})) as collector:
+        proxy = CuttableProxy(collector.http_port or 0)
+        router = BookRouter()
+        seen = []
+        remote = RemoteHealth(proxy.url, router, token=TOKEN, min_backoff_s=0.05, max_backoff_s=0.2)
+        remote.subscribe(seen.append)
+        try:
+            remote.start()
+            assert remote.wait_synced(5)
+            inject_regression(collector)
+            assert until(lambda: router.health.state("gpt") is TargetState.DEGRADED)
+            proxy.cut()
+            assert until(lambda: not remote.connected.is_set())
+            recover(collector)
+            post_spans(collector, genai_span_request(3, median_s=1.0, provider="x", model="y"))  # more events
+            collector.outputs.hub.publish("state", {"target": "x"})  # the recoveries left the replay buffer
+            proxy.resume()
+            assert until(lambda: router.health.state("gpt") is TargetState.HEALTHY)
+            made_up = [a for a in seen if a.detector == "routewatch.remote"]
+            assert made_up and all(a.kind == "recovered" for a in made_up)
+            assert "no longer in alarm at the collector" in made_up[0].explanation
+        finally:
+            remote.close()
+            proxy.close()
+
+
+def test_a_restarted_collector_keeps_its_open_alarms_so_routers_stay_demoted(tmp_path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = collector_config(http_port=port, snapshot_path=tmp_path / "state.json")
     router = BookRouter()
     seen = []
-    remote = RemoteHealth(served.url, router, min_backoff_s=0.05, max_backoff_s=0.2)
+    remote = RemoteHealth(f"http://127.0.0.1:{port}", router, token=TOKEN, min_backoff_s=0.05, max_backoff_s=0.2)
     remote.subscribe(seen.append)
     try:
-        remote.start()
-        assert remote.wait_synced(5)
-        feed(served.outputs, regression())
-        assert until(lambda: router.health.state("gpt") is TargetState.DEGRADED)
-        served.stop()
+        with Collector(config) as first:
+            remote.start()
+            assert remote.wait_synced(5)
+            inject_regression(first)
+            assert until(lambda: router.health.state("gpt") is TargetState.DEGRADED)
         assert until(lambda: not remote.connected.is_set())
-        feed(served.outputs, calls(2500, median_s=0.5, start=900, seed=3))  # recoveries, then more events
-        served.outputs.hub.publish("state", {"target": "x"})  # pushes the recoveries out of the replay buffer
-        served.restart()
-        assert until(lambda: router.health.state("gpt") is TargetState.HEALTHY)
-        made_up = [a for a in seen if a.detector == "routewatch.remote"]
-        assert made_up and all(a.kind == "recovered" for a in made_up)
-        assert "no longer in alarm at the collector" in made_up[0].explanation
+        with Collector(config) as second:
+            assert until(lambda: remote.synced.is_set())
+            assert second.outputs.alarms.open(), "the open alarm came back from the snapshot"
+            time.sleep(0.2)
+            assert router.health.state("gpt") is TargetState.DEGRADED
+            assert not [a for a in seen if a.detector == "routewatch.remote"]  # no made-up recovery
     finally:
         remote.close()
-        served.stop()
 
 
-def test_an_unreachable_or_refusing_collector_never_raises_and_stop_is_prompt(served: OutputsServer) -> None:
+def test_an_unreachable_or_refusing_collector_never_raises_and_stop_is_prompt(collector: Collector) -> None:
     remote = RemoteHealth("http://127.0.0.1:9", ToyRouter(), min_backoff_s=0.05, max_backoff_s=0.1)
     started = time.perf_counter()
     remote.start()
     assert time.perf_counter() - started < 0.5
     assert until(lambda: remote.errors >= 3)
     remote.close()
-    wrong = RemoteHealth(served.url, ToyRouter(), token="wrong", min_backoff_s=0.05, max_backoff_s=0.1)
+    wrong = RemoteHealth(collector.http_url, ToyRouter(), token="wrong", min_backoff_s=0.05, max_backoff_s=0.1)
     with wrong:
         assert until(lambda: wrong.errors >= 2)
         assert not wrong.synced.is_set()
 
 
-def test_stop_interrupts_a_quiet_stream_at_once(served: OutputsServer) -> None:
-    remote = RemoteHealth(served.url, None, token="s3cret", read_timeout_s=60).start()
+def test_stop_interrupts_a_quiet_stream_at_once(collector: Collector) -> None:
+    remote = RemoteHealth(collector.http_url, None, token=TOKEN, read_timeout_s=60).start()
     assert remote.wait_synced(5)
     started = time.perf_counter()
     remote.stop(timeout_s=5)
