@@ -29,7 +29,7 @@ from .decoding import Decoder, make_decoder
 from .framing import NDJSONFramer, SSEFramer
 from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
 from .redact import scrub
-from .spans import response_attributes
+from .spans import request_attributes, response_attributes, span_name
 
 if TYPE_CHECKING:
     from .classify import Route
@@ -43,6 +43,7 @@ log = logging.getLogger("routewatch")
 #: Body bytes a call holds undigested before the stream wrapper hands them to the worker.
 SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
+_RETRY_HEADER = "x-stainless-retry-count"
 _BODY, _SSE, _NDJSON = 0, 1, 2
 
 RawChunks = list[tuple[bytes, float]]
@@ -52,26 +53,27 @@ class Call:
     """State of one attempt, from request to finish."""
 
     __slots__ = (
-        "_body", "_body_size", "_decoder", "_digest_lock", "_finished", "_first_out", "_framer", "_headers",
-        "_inst", "_intervals", "_last_out", "_lock", "_mode", "_spilled", "_stream_parser", "_undecodable",
-        "facts", "host", "own_span", "parser", "pending", "port", "raw", "retry_count", "route", "span",
-        "start_ns", "start_perf", "status_code", "tags",
+        "_body", "_body_size", "_decoder", "_digest_lock", "_facts", "_finished", "_first_out", "_framer",
+        "_headers", "_inst", "_intervals", "_last_out", "_lock", "_mode", "_request", "_request_headers",
+        "_spilled", "_stream_parser", "_undecodable", "host", "own_span", "parser", "pending", "port", "raw",
+        "route", "span", "start_ns", "start_perf", "status_code", "tags",
     )  # fmt: skip
 
     def __init__(
-        self, inst: Instrumentation, route: Route, parser: ApiParser, facts: RequestFacts,
-        host: str, port: int | None, span: Span, own_span: bool, retry_count: int | None,
+        self, inst: Instrumentation, route: Route, parser: ApiParser, facts: RequestFacts | None,
+        host: str, port: int | None, span: Span, own_span: bool, request_headers: Any,
         tags: tuple[tuple[str, str], ...],
     ) -> None:  # fmt: skip
         self._inst = inst
         self.route = route
         self.parser = parser
-        self.facts = facts
+        self._facts = facts
+        self._request: tuple[bytes, str, bytes, str | None] | None = None
+        self._request_headers = request_headers
         self.host = host
         self.port = port
         self.span = span
         self.own_span = own_span
-        self.retry_count = retry_count
         self.tags = tags
         self.start_ns = time.time_ns()
         self.start_perf = time.perf_counter()
@@ -97,6 +99,10 @@ class Call:
         self._spilled: deque[RawChunks] = deque()
 
     # --- app thread ---------------------------------------------------------------------------------
+    def defer_request(self, body: bytes, path: str, query: bytes, model: str | None) -> None:
+        """Parse the request body later, off the app's thread; `model` is what the span started with."""
+        self._request = (body, path, query, model)
+
     def on_headers(self, status_code: int, headers: Any) -> None:
         """Keep the response headers; they are read when the body is digested, off the app's thread."""
         self.status_code = status_code
@@ -112,6 +118,15 @@ class Call:
         return self.raw
 
     # --- digestion (worker, or the finishing thread) ------------------------------------------------
+    @property
+    def facts(self) -> RequestFacts:
+        """What the request body says, parsed on first use."""
+        facts = self._facts
+        if facts is None:
+            body, path, query, _ = self._request or (b"", "", b"", None)
+            facts = self._facts = self.parser.parse_request(body, path, query.decode("ascii", "replace"))
+        return facts
+
     def _drain(self) -> None:
         with self._digest_lock:
             self._drain_locked()
@@ -238,7 +253,7 @@ class Call:
             cost_usd=price.usd, priced=price.priced,
             output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
-            retry_count=self.retry_count, rate_limits=self._rate_limits(), tags=self.tags,
+            retry_count=_retry_count(self._request_headers), rate_limits=self._rate_limits(), tags=self.tags,
             request=self.facts, response=facts, **_span_ids(self.span),
             span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
@@ -271,7 +286,13 @@ class Call:
             if self.own_span:
                 span.end()
             return
-        attrs = response_attributes(record)
+        if self.own_span:
+            attrs = request_attributes(self.route, record.request, self.host, self.port)
+            attrs.update(response_attributes(record))
+            if self._request is not None and self._request[3] != record.request_model:
+                span.update_name(span_name(self.route, record.request_model))  # the peeked model was not it
+        else:
+            attrs = response_attributes(record)
         if self._inst.capture_content:
             attrs.update(self._inst.content_attributes(record))
         if not self.own_span:
@@ -291,6 +312,17 @@ class Call:
                 )
         end_ns = record.start_time_unix_nano + int((end - self.start_perf) * 1e9)
         span.end(end_time=end_ns)
+
+
+def _retry_count(headers: Any) -> int | None:
+    """The SDK's retry count (`x-stainless-retry-count`, openai and anthropic SDKs), if sent."""
+    value = headers.get(_RETRY_HEADER) if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def _event_attributes(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,9 +23,10 @@ from .capture import content_attributes, input_messages
 from .classify import RouteTable
 from .pricing import PriceBook
 from .providers import get_parser
+from .providers.peek import peek_model
 from .ratelimits import parse_rate_limits
 from .records import CallRecord, RateLimits, RequestFacts
-from .spans import is_foreign_genai_span, request_attributes, span_name
+from .spans import is_foreign_genai_span, span_name, start_attributes
 from .tags import current_tags
 from .version import __version__
 
@@ -35,7 +35,6 @@ __all__ = ["Instrumentation"]
 log = logging.getLogger("routewatch")
 
 _SUPPRESS_KEYS = ("suppress_instrumentation", "suppress_http_instrumentation")
-_RETRY_HEADER = "x-stainless-retry-count"
 
 
 class Instrumentation:
@@ -73,26 +72,34 @@ class Instrumentation:
             host: str = url.host
             port: int = url.port or (443 if url.scheme == "https" else 80)
             headers = request.headers
-            route = self.routes.classify(request.method, url.scheme, host, port, url.path, headers)
+            path: str = url.path
+            route = self.routes.classify(request.method, url.scheme, host, port, path, headers)
             if route is None:
                 return None
             parser = get_parser(route.api)
             body = _request_body(request)
-            facts = parser.parse_request(body, url.path, url.query.decode("ascii", "replace"))
-            if self.include_usage and _wants_usage_injection(route.api, facts):
-                facts = self._inject_include_usage(request, body, facts)
-            if self.capture_content:
-                facts = _with_input_content(facts, route.api, body)
+            facts: RequestFacts | None = None
+            model = None if self.include_usage or self.capture_content else peek_model(route.api, body, path)
+            if model is None:  # parse the body now: the model is not plain to see, or an option needs the body
+                facts = parser.parse_request(body, path, url.query.decode("ascii", "replace"))
+                if self.include_usage and _wants_usage_injection(route.api, facts):
+                    facts = self._inject_include_usage(request, body, facts)
+                if self.capture_content:
+                    facts = _with_input_content(facts, route.api, body)
+                model = facts.model
             parent = trace.get_current_span(ctx)
             if is_foreign_genai_span(parent):
                 span, own = parent, False
             else:
                 span = self.tracer.start_span(
-                    span_name(route, facts), kind=SpanKind.CLIENT,
-                    attributes=request_attributes(route, facts, host, port), context=ctx,
+                    span_name(route, model), kind=SpanKind.CLIENT,
+                    attributes=start_attributes(route, model, host, port), context=ctx,
                 )  # fmt: skip
                 own = True
-            return Call(self, route, parser, facts, host, port, span, own, _retry_count(headers), current_tags())
+            call = Call(self, route, parser, facts, host, port, span, own, headers, current_tags())
+            if facts is None:
+                call.defer_request(body, path, url.query, model)
+            return call
         except Exception:
             self.internal_error("reading a provider request")
             return None
@@ -123,16 +130,6 @@ def _request_body(request: Any) -> bytes:
     """The request body if it is already in memory; a streaming upload is never consumed."""
     content = getattr(request, "_content", None)
     return content if isinstance(content, bytes) else b""
-
-
-def _retry_count(headers: Mapping[str, str]) -> int | None:
-    value = headers.get(_RETRY_HEADER)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
 
 
 def _wants_usage_injection(api: str, facts: RequestFacts) -> bool:

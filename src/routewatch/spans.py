@@ -1,7 +1,8 @@
 """How calls become span attributes: pure functions from facts to attribute dicts.
 
 Attributes samplers need (operation, provider, request model, server) are given at span start;
-everything the response tells is set once, in one `set_attributes` call, when the call finishes.
+the other request parameters and everything the response tells are set once, in one
+`set_attributes` call, when the call finishes (off the app's thread).
 """
 
 from __future__ import annotations
@@ -14,16 +15,32 @@ from . import semconv as sc
 from .classify import Route
 from .records import CallRecord, RequestFacts
 
-__all__ = ["is_foreign_genai_span", "request_attributes", "response_attributes", "span_name"]
+__all__ = ["is_foreign_genai_span", "request_attributes", "response_attributes", "span_name", "start_attributes"]
 
 AttributeDict = dict[str, Any]
 
 
-def span_name(route: Route, facts: RequestFacts) -> str:
-    return f"{route.operation} {facts.model}" if facts.model else route.operation
+def span_name(route: Route, model: str | None) -> str:
+    return f"{route.operation} {model}" if model else route.operation
+
+
+def start_attributes(route: Route, model: str | None, host: str, port: int | None) -> AttributeDict:
+    """What samplers may use, known before the request body is parsed."""
+    attrs: AttributeDict = {
+        sc.GEN_AI_OPERATION_NAME: route.operation,
+        sc.GEN_AI_PROVIDER_NAME: route.provider,
+        sc.SERVER_ADDRESS: host,
+        sc.RW_API: route.api,
+    }
+    if port is not None:
+        attrs[sc.SERVER_PORT] = port
+    if model:
+        attrs[sc.GEN_AI_REQUEST_MODEL] = model
+    return attrs
 
 
 def request_attributes(route: Route, facts: RequestFacts, host: str, port: int | None) -> AttributeDict:
+    """Everything the request tells, including what `start_attributes` gave."""
     attrs: AttributeDict = {
         sc.GEN_AI_OPERATION_NAME: route.operation,
         sc.GEN_AI_PROVIDER_NAME: route.provider,
