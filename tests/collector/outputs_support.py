@@ -173,7 +173,7 @@ def inject_regression(collector: object, model: str = "gpt-4o-mini") -> None:
     post_spans(collector, genai_span_request(300, median_s=1.5, model=model, seed=20, start=600))
 
 
-def recover(collector: object, model: str = "gpt-4o-mini", n: int = 2500) -> None:
+def recover(collector: object, model: str = "gpt-4o-mini", n: int = 1000) -> None:
     for k in range(0, n, 500):
         post_spans(collector, genai_span_request(500, median_s=0.5, model=model, seed=30 + k, start=900 + k))
 

@@ -56,7 +56,7 @@ def test_a_latency_regression_degrades_and_its_recovery_restores() -> None:
     assert any(a.kind == "alarm" for a in alarms)
     assert fleet.status()["openai/gpt-4o-mini"].state is TargetState.DEGRADED
     assert "p95 latency of openai/gpt-4o-mini rose" in fleet.status()["openai/gpt-4o-mini"].reason
-    later = feed(calls(2500, median_s=0.5, start=900, seed=3))
+    later = feed(calls(1000, median_s=0.5, start=900, seed=3))
     assert any(closes_alarm(a) for a in later)
     clock.t += 1
     assert fleet.status()["openai/gpt-4o-mini"].state is TargetState.HEALTHY

@@ -49,7 +49,7 @@ def test_an_open_alarm_shows_as_active_1_and_is_counted() -> None:
 def test_the_alarm_goes_back_to_0_on_recovery() -> None:
     outputs = Outputs(fast_monitor())
     feed(outputs, regression())
-    feed(outputs, calls(2500, median_s=0.5, start=900, seed=3))
+    feed(outputs, calls(1000, median_s=0.5, start=900, seed=3))
     samples = scrape(outputs)
     assert value(samples, "routewatch_drift_alarm_active", signal="latency") == 0.0
     assert value(samples, "routewatch_drift_alarms_total", signal="latency", kind="recovered") >= 1
@@ -129,3 +129,35 @@ def test_openmetrics_is_served_when_asked_for() -> None:
     response = outputs.handle(Request.of("GET", "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}))
     assert response is not None and response.content_type.startswith("application/openmetrics-text")
     assert isinstance(response.body, bytes) and response.body.rstrip().endswith(b"# EOF")
+
+
+def test_a_real_collector_serves_it_over_http_with_the_token() -> None:
+    import shutil
+    import subprocess
+
+    import httpx
+    from outputs_support import TOKEN, collector_config, inject_regression
+
+    from routewatch.collector import Collector
+
+    with Collector(collector_config()) as collector:
+        inject_regression(collector)
+        url = collector.http_url + "/metrics"
+        assert httpx.get(url).status_code == 401  # private unless made public
+        response = httpx.get(url, headers={"authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        samples: dict = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+        assert value(samples, "routewatch_drift_alarm_active", provider="openai", model="gpt-4o-mini",
+                     operation="chat", signal="latency") == 1.0  # fmt: skip
+        assert value(samples, "routewatch_collector_spans_received_total", protocol="http/protobuf") == 900
+        assert value(samples, "routewatch_collector_spans_accepted_total") == 900
+        assert value(samples, "routewatch_collector_queue_capacity") == collector.config.queue_capacity
+        assert value(samples, "routewatch_fleet_target_state", model="gpt-4o-mini", state="degraded") == 1.0
+        promtool = shutil.which("promtool")
+        if promtool is not None:  # Prometheus' own linter accepts the exposition
+            lint = subprocess.run([promtool, "check", "metrics"], input=response.text, capture_output=True,
+                                  text=True, timeout=30, check=False)  # fmt: skip
+            assert lint.returncode == 0, lint.stdout + lint.stderr
