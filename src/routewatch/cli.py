@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UserError", "main"]
+__all__ = ["UserError", "format_validation_error", "load_mapping", "main"]
 
 ISSUES_HINT = "this is a bug in routewatch; please report it with the traceback above"
 
@@ -176,7 +176,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from .replay import run_replay
 
-    return run_replay(
+    code: int = run_replay(
         args.file,
         config_path=args.config,
         signals=tuple(args.signal),
@@ -186,6 +186,7 @@ def _replay(args: argparse.Namespace) -> int:
         show_all=args.all,
         plot=args.plot,
     )
+    return code
 
 
 def _prices(args: argparse.Namespace) -> int:
@@ -298,7 +299,7 @@ def _toml_loads(text: str) -> Any:
 _FORMATS = {".toml": "TOML", ".json": "JSON"}
 
 
-def _load_mapping(path: Path) -> dict[str, Any]:
+def load_mapping(path: Path) -> dict[str, Any]:
     """A YAML, TOML or JSON file as a dict; format from the suffix, JSON/YAML sniffed otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -370,7 +371,7 @@ def format_validation_error(exc: Any, source: str) -> list[str]:
 def _check(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    data = _load_mapping(args.config)
+    data = load_mapping(args.config)
     kinds = _config_kinds()
     kind = args.kind or _detect_kind(data, kinds)
     validate = kinds[kind][0]

@@ -1,0 +1,141 @@
+"""The seam between the demo and the router: pick a target per request, report its outcome, show states.
+
+`BookRouting` is the smallest router that plugs into routewatch (the `Demotable` protocol, wired
+with `routewatch.attach`): a weighted choice by health, probes, one failover. `RouterRouting` drives
+`routewatch.Router` itself; the demo uses it whenever the Router is installed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .scenarios import Target
+
+__all__ = ["BookRouting", "Routing", "Sent", "demo_policy", "make_routing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request as the router handled it: the target that answered (or last failed), attempts, probe."""
+
+    target: str
+    ok: bool
+    attempts: int
+    probe: bool
+    error: str | None = None
+
+
+class Routing(Protocol):
+    kind: str
+
+    def send(self, call: Callable[[Target], None]) -> Sent: ...
+
+    def states(self) -> dict[str, tuple[str, float, str]]:
+        """target -> (state, weight factor, reason)."""
+        ...
+
+    def subscribe(self, fn: Callable[[Any], None]) -> None:
+        """`fn(transition)` on every state change (objects with target, old, new, reason, at)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def demo_policy(duration_s: float) -> Any:
+    """The router's health policy with the demo's time compression: seconds where production uses minutes."""
+    from ..router.health import HealthPolicy
+
+    unit = duration_s / 60.0
+    return HealthPolicy(
+        # A demoted provider keeps a trickle of traffic, so its recovery shows within the run.
+        min_weight=0.25,
+        warning_penalty=0.7,
+        critical_penalty=0.85,
+        reference_effect=0.5,
+        min_dwell_s=2.0 * unit,
+        rearm_s=5.0 * unit,
+        base_ejection_s=2.0 * unit,
+        max_ejection_s=10.0 * unit,
+        probe_interval_s=0.2 * unit,
+        probe_timeout_s=5.0,
+        ramp_s=3.0 * unit,
+        eject_after_degraded_s=None,
+    )
+
+
+class BookRouting:
+    """A weighted balancer that implements `Demotable`, wired to the monitor with `routewatch.attach`.
+
+    Ordinary traffic is a weighted random choice by each target's health weight (0 while ejected
+    or probing); probes go out when the book says one is due; a failed call fails over once.
+    """
+
+    kind = "routewatch.attach (weighted balancer)"
+
+    def __init__(self, targets: tuple[Target, ...], monitor: Any, policy: Any, seed: int) -> None:
+        from ..router.feedback import attach
+
+        self.targets = {t.name: t for t in targets}
+        self.weights = {t.name: 1.0 for t in targets}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        # Outcomes are reported here, with the probe flag, rather than picked up from the signal bus.
+        self.attachment = attach(monitor, self, policy=policy, results_from_bus=False, tick_interval_s=0.1)
+        self.book = self.attachment.health
+
+    # --- Demotable ----------------------------------------------------------------------------------
+    def routewatch_targets(self) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        return [(t.name, t.provider, t.model, ("demo",)) for t in self.targets.values()]
+
+    def apply_health(self, name: str, health: Any) -> None:
+        self.weights[name] = float(health.weight_factor)
+
+    # --- routing ------------------------------------------------------------------------------------
+    def _choose(self, exclude: frozenset[str] = frozenset()) -> tuple[str | None, bool]:
+        for name in self.targets:
+            if name not in exclude and self.book.take_probe(name):
+                return name, True
+        names = [n for n in self.targets if n not in exclude and self.weights[n] > 0]
+        if not names:
+            return None, False
+        with self._lock:
+            return self._rng.choices(names, [self.weights[n] for n in names])[0], False
+
+    def send(self, call: Callable[[Target], None]) -> Sent:
+        tried: set[str] = set()
+        last: Sent | None = None
+        for attempt in (1, 2):
+            name, probe = self._choose(frozenset(tried))
+            if name is None:
+                break
+            tried.add(name)
+            start = time.perf_counter()
+            try:
+                call(self.targets[name])
+            except Exception as exc:
+                status = getattr(exc, "status_code", None)
+                self.attachment.on_result(name, ok=False, status_code=status, error_type=type(exc).__name__,
+                                          latency_s=time.perf_counter() - start, probe=probe)  # fmt: skip
+                last = Sent(name, False, attempt, probe, type(exc).__name__)
+                continue
+            self.attachment.on_result(name, ok=True, latency_s=time.perf_counter() - start, probe=probe)
+            return Sent(name, True, attempt, probe)
+        return last or Sent("", False, 0, False, "no target available")
+
+    def states(self) -> dict[str, tuple[str, float, str]]:
+        return {n: (h.state.value, h.weight_factor, h.reason) for n, h in self.book.status().items()}
+
+    def subscribe(self, fn: Callable[[Any], None]) -> None:
+        self.book.subscribe(fn)
+
+    def close(self) -> None:
+        self.attachment.detach()
+
+
+def make_routing(targets: tuple[Target, ...], monitor: Any, duration_s: float, seed: int) -> Routing:
+    return BookRouting(targets, monitor, demo_policy(duration_s), seed)
