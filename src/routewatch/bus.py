@@ -38,6 +38,8 @@ class SignalBus:
         self.max_queue = max_queue
         self.dropped = 0
         self.listener_errors = 0
+        #: Completions that raised (a routewatch failure, not a listener's); also in `listener_errors`.
+        self.completion_errors = 0
         self.inline_completions = 0
         self._atexit_registered = False
         self._listeners: tuple[Listener, ...] = ()
@@ -121,6 +123,7 @@ class SignalBus:
             record = completion()
         except Exception:
             self.listener_errors += 1
+            self.completion_errors += 1
             log.warning("routewatch: finishing a call failed; the app was not affected", exc_info=True)
             return
         if record is None:

@@ -30,9 +30,16 @@ from .spans import is_foreign_genai_span, span_name, start_attributes
 from .tags import current_tags
 from .version import __version__
 
-__all__ = ["Instrumentation"]
+__all__ = ["Instrumentation", "internal_errors_total"]
 
 log = logging.getLogger("routewatch")
+
+_internal_errors_total = 0
+
+
+def internal_errors_total() -> int:
+    """routewatch's own failures in this process, over every `instrument()` (a monotonic count)."""
+    return _internal_errors_total
 
 _SUPPRESS_KEYS = ("suppress_instrumentation", "suppress_http_instrumentation")
 
@@ -122,7 +129,9 @@ class Instrumentation:
         self.bus.publish(record)
 
     def internal_error(self, doing: str) -> None:
+        global _internal_errors_total
         self.internal_errors += 1
+        _internal_errors_total += 1
         log.warning("routewatch: internal error while %s; the call itself is unaffected", doing, exc_info=True)
 
 

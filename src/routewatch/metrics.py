@@ -14,6 +14,7 @@ from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, g
 
 from . import semconv as sc
 from .bus import bus
+from .instrumentation import internal_errors_total
 from .records import CallRecord
 from .version import __version__
 
@@ -24,6 +25,7 @@ _METRIC_TAGS = ("tenant", "task", "route")
 # enriched one of their spans, routewatch leaves those two metrics to them instead of doubling them.
 _SELF_METERED_SCOPES = ("opentelemetry.instrumentation.", "opentelemetry.util.genai", "openlit")
 _MAX_VALUES_PER_TAG = 100
+METRIC_INTERNAL_ERRORS = "routewatch.internal.errors"
 _OTHER = "_other"
 
 
@@ -90,6 +92,10 @@ class CallMetrics:
             sc.METRIC_DROPPED_RECORDS, [_observe_drops], unit="{record}",
             description="Finished calls dropped because the signal-bus queue was full.",
         )  # fmt: skip
+        meter.create_observable_counter(
+            METRIC_INTERNAL_ERRORS, [_observe_internal_errors], unit="{error}",
+            description="Failures inside routewatch (each logged; the app's call was unaffected).",
+        )  # fmt: skip
         self._guard = _CardinalityGuard(_MAX_VALUES_PER_TAG)
 
     def attributes(self, record: CallRecord) -> dict[str, str | int]:
@@ -144,6 +150,10 @@ class CallMetrics:
 
 def _observe_drops(options: CallbackOptions) -> Iterable[Observation]:
     yield Observation(bus.dropped)
+
+
+def _observe_internal_errors(options: CallbackOptions) -> Iterable[Observation]:
+    yield Observation(internal_errors_total() + bus.completion_errors)
 
 
 def _record_each(histogram: object, values: Iterable[float], attrs: dict[str, str | int]) -> None:
