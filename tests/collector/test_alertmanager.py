@@ -187,3 +187,25 @@ def test_change_events_are_not_alerts_by_default(am: FakeAlertmanager) -> None:
         assert am.posts == [] and sink.firing() == []
     finally:
         sink.close()
+
+
+def test_a_collector_configured_with_alertmanager_and_a_webhook_sends_both(am: FakeAlertmanager) -> None:
+    from outputs_support import collector_config, inject_regression
+
+    from routewatch.collector import Collector
+
+    hook = FakeAlertmanager()  # records any JSON POST: here the webhook's alarms
+    outputs = {"alertmanager_urls": [am.url], "webhook_url": hook.url + "/hooks/routewatch",
+               "external_labels": {"collector": "test"}, "public_url": "http://status.example/"}  # fmt: skip
+    try:
+        with Collector(collector_config(outputs=outputs)) as collector:
+            inject_regression(collector)
+            [alert] = am.wait_posts(1)[0]
+            assert alert["labels"]["signal"] == "latency" and alert["labels"]["collector"] == "test"
+            assert alert["annotations"]["summary"].startswith("p95 latency of openai/gpt-4o-mini rose")
+            assert alert["generatorURL"] == "http://status.example/"
+            posted = hook.wait_posts(1)[0]
+            assert hook.paths[0] == "/hooks/routewatch"
+            assert posted["kind"] == "alarm" and posted["signal"] == "latency"
+    finally:
+        hook.close()
