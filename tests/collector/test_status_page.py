@@ -116,16 +116,16 @@ def test_chromium_sees_the_regression_after_the_script_refreshed_the_page(collec
     assert "__pwned" not in page.body.get("data-refreshes", "")
 
 
-def test_a_screenshot_renders(collector: Collector, tmp_path) -> None:
-    shot = tmp_path / "status.png"
-    chromium("--window-size=1400,1000", "--virtual-time-budget=2000", f"--screenshot={shot}",
-             collector.http_url + "/?live=0")  # fmt: skip
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-
-
 def test_the_page_and_api_need_the_token_unless_made_public() -> None:
     with Collector(collector_config()) as private:
         assert httpx.get(private.http_url + "/").status_code == 401
         assert httpx.get(private.http_url + "/metrics").status_code == 401
         ok = httpx.get(private.http_url + "/", headers={"authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200 and "routewatch collector" in ok.text
+
+
+def test_the_live_page_subscribes_to_the_event_stream(collector: Collector) -> None:
+    before = collector.outputs.hub.subscriptions
+    page = Page(chromium("--timeout=1500", "--dump-dom", collector.http_url + "/"))
+    assert collector.outputs.hub.subscriptions > before  # EventSource on /api/health/stream: pushes refresh it
+    check(page)

@@ -188,6 +188,7 @@ class EventHub:
         self._seq = 0
         self._lock = threading.Lock()
         self.lagging_disconnects = 0
+        self.subscriptions = 0  # connections ever accepted
 
     @property
     def last_id(self) -> int:
@@ -215,6 +216,7 @@ class EventHub:
                 return None
             sub = _Subscriber(self._subscriber_queue)
             self._subscribers.append(sub)
+            self.subscriptions += 1
             return sub
 
     def unsubscribe(self, sub: _Subscriber) -> None:
