@@ -121,7 +121,7 @@ def _run(
             monitor=monitor,
         )
         routewatch.add_listener(tally.on_record)
-        routing = make_routing(TARGETS, monitor, duration_s, seed)
+        routing = make_routing(TARGETS, monitor, duration_s, seed, workload.clients, tracer_provider, meter_provider)
         title = f"routewatch demo: {regressed.name} will regress ({regression.description}); router: {routing.kind}"
         view: Any = (
             LiveView(tally, routing.states, title, duration_s, inject_at, recover_at)
@@ -173,7 +173,7 @@ def _worker(index: int, workload: Any, routing: Any, tally: Tally, stop: threadi
             return
         due = max(due + period, time.monotonic() - period)
         kind = workload.next_kind()
-        sent = routing.send(lambda t, kind=kind: workload.call(t, kind))
+        sent = routing.send(lambda t, client, kind=kind: workload.call(t, kind, client))
         if sent.target:
             tally.routed(sent.target, sent.probe)
             if sent.probe:

@@ -33,7 +33,7 @@ class Sent:
 class Routing(Protocol):
     kind: str
 
-    def send(self, call: Callable[[Target], None]) -> Sent: ...
+    def send(self, call: Callable[[Target, Any], None]) -> Sent: ...
 
     def states(self) -> dict[str, tuple[str, float, str]]:
         """target -> (state, weight factor, reason)."""
@@ -106,7 +106,7 @@ class BookRouting:
         with self._lock:
             return self._rng.choices(names, [self.weights[n] for n in names])[0], False
 
-    def send(self, call: Callable[[Target], None]) -> Sent:
+    def send(self, call: Callable[[Target, Any], None]) -> Sent:
         tried: set[str] = set()
         last: Sent | None = None
         for attempt in (1, 2):
@@ -116,7 +116,7 @@ class BookRouting:
             tried.add(name)
             start = time.perf_counter()
             try:
-                call(self.targets[name])
+                call(self.targets[name], None)
             except Exception as exc:
                 status = getattr(exc, "status_code", None)
                 self.attachment.on_result(name, ok=False, status_code=status, error_type=type(exc).__name__,
@@ -137,5 +137,67 @@ class BookRouting:
         self.attachment.detach()
 
 
-def make_routing(targets: tuple[Target, ...], monitor: Any, duration_s: float, seed: int) -> Routing:
-    return BookRouting(targets, monitor, demo_policy(duration_s), seed)
+class RouterRouting:
+    """`routewatch.Router` itself: weighted strategy over the three targets, health from the monitor."""
+
+    kind = "routewatch.Router"
+
+    def __init__(self, targets: tuple[Target, ...], monitor: Any, policy: Any, seed: int, clients: dict[str, Any],
+                 tracer_provider: Any = None, meter_provider: Any = None) -> None:  # fmt: skip
+        from ..router import Router
+        from ..router.feedback import attach
+
+        self.targets = {t.name: t for t in targets}
+        config = {
+            "name": "demo",
+            "targets": [
+                {"name": t.name, "provider": t.provider, "model": t.model, "weight": 1.0, "sdk_max_retries": 0}
+                for t in targets
+            ],
+            "tasks": {"default": {"strategy": "weighted", "max_attempts": 2}},
+            "classifier": {"builtin": False},
+            "health": policy.model_dump(exclude_defaults=True),
+        }
+        self.router = Router(config, clients=clients, tracer_provider=tracer_provider, meter_provider=meter_provider,
+                             rng=random.Random(seed))  # fmt: skip
+        self._by_client = {id(c): name for name, c in clients.items()}
+        self.attachment = attach(monitor, self.router, tick_interval_s=0.1)
+        self._local = threading.local()
+
+    def send(self, call: Callable[[Target, Any], None]) -> Sent:
+        self._local.tried = []
+
+        def fn(client: Any, model: str) -> None:
+            name = self._by_client[id(client)]
+            self._local.tried.append(name)
+            call(self.targets[name], client)
+
+        try:
+            self.router.run(fn)
+        except Exception as exc:
+            tried = self._local.tried
+            return Sent(tried[-1] if tried else "", False, len(tried), False, type(exc).__name__)
+        tried = self._local.tried
+        return Sent(tried[-1], True, len(tried), False)
+
+    def states(self) -> dict[str, tuple[str, float, str]]:
+        return {n: (h.state.value, h.weight_factor, h.reason) for n, h in self.router.health.status().items()}
+
+    def subscribe(self, fn: Callable[[Any], None]) -> None:
+        self.router.health.subscribe(fn)
+
+    def close(self) -> None:
+        self.attachment.detach()
+        self.router.close()
+
+
+def make_routing(
+    targets: tuple[Target, ...], monitor: Any, duration_s: float, seed: int, clients: dict[str, Any],
+    tracer_provider: Any = None, meter_provider: Any = None,
+) -> Routing:  # fmt: skip
+    """The Router when it is installed, else the smallest `Demotable` balancer."""
+    policy = demo_policy(duration_s)
+    try:
+        return RouterRouting(targets, monitor, policy, seed, clients, tracer_provider, meter_provider)
+    except ImportError:
+        return BookRouting(targets, monitor, policy, seed)

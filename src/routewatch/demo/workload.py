@@ -68,9 +68,14 @@ class Workload:
     def next_kind(self) -> str:
         return self._rng.choices(self._kinds, self._weights)[0]
 
-    def call(self, target: Target, kind: str) -> None:
+    @property
+    def clients(self) -> dict[str, Any]:
+        """SDK clients by target name (the Router takes them as they are)."""
+        return dict(self._clients)
+
+    def call(self, target: Target, kind: str, client: Any = None) -> None:
         prompt = self._rng.choice(_PROMPTS)
-        client = self._clients[target.name]
+        client = self._clients[target.name] if client is None else client
         calls: dict[str, Callable[[Any, Target, str], None]] = (
             _OPENAI_CALLS if target.sdk == "openai" else _ANTHROPIC_CALLS
         )
