@@ -130,3 +130,19 @@ def test_memory_is_small() -> None:
 def test_bad_parameters_raise(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         BernoulliCUSUM(**kwargs)  # type: ignore[arg-type]
+
+
+def test_change_point_estimate_is_not_early() -> None:
+    # a change long after warm-up: the small-ratio member alone dated it ~200 updates early
+    errors = []
+    for seed in range(12):
+        v = next(v for v in verdicts(make_detector("schema_invalid"), outcomes(seed, 9000, 0.005, 0.03, change=6000)))
+        errors.append(v.change_index - 6001)
+    errors.sort()
+    assert -120 < errors[len(errors) // 2] < 150
+
+
+def test_a_429_burst_is_caught_within_a_few_requests() -> None:
+    xs = outcomes(13, 3000, 0.005, 0.005) + [float(i % 2 == 0) for i in range(40)]
+    v = verdicts(make_detector("rate_limited"), xs)[0]
+    assert v.kind == "alarm" and 3000 < v.index <= 3012 and "ratio=16" in v.detector
