@@ -121,6 +121,24 @@ def test_firing_alerts_are_re_posted_and_a_recovery_sets_ends_at(am: FakeAlertma
         sink.close()
 
 
+def test_an_alarm_that_fires_again_while_open_changes_nothing_unless_more_severe(am: FakeAlertmanager) -> None:
+    sink = AlertmanagerSink(am.url, resend_interval_s=60)
+    try:
+        sink(alarm(severity="warning"))
+        am.wait_posts(1)
+        sink(alarm(severity="warning", explanation="p95 latency of anthropic/claude-x rose from 2.0 s to 2.4 s"))
+        time.sleep(0.2)
+        assert len(am.posts) == 1
+        sink(alarm(severity="critical"))
+        posts = am.wait_posts(2)
+        by_severity = {a["labels"]["severity"]: a for a in posts[1]}
+        assert parse(by_severity["warning"]["endsAt"]) <= time.time()  # the warning alert ends ...
+        assert parse(by_severity["critical"]["endsAt"]) > time.time()  # ... the critical one fires
+        assert [f["severity"] for f in sink.firing()] == ["critical"]
+    finally:
+        sink.close()
+
+
 def test_an_improvement_does_not_end_the_alert(am: FakeAlertmanager) -> None:
     sink = AlertmanagerSink(am.url, resend_interval_s=60)
     try:
@@ -190,7 +208,9 @@ def test_change_events_are_not_alerts_by_default(am: FakeAlertmanager) -> None:
 
 
 def test_a_collector_configured_with_alertmanager_and_a_webhook_sends_both(am: FakeAlertmanager) -> None:
-    from outputs_support import collector_config, inject_regression
+    import httpx
+    from outputs_support import TOKEN, collector_config, inject_regression
+    from prometheus_client.parser import text_string_to_metric_families
 
     from routewatch.collector import Collector
 
@@ -207,5 +227,15 @@ def test_a_collector_configured_with_alertmanager_and_a_webhook_sends_both(am: F
             posted = hook.wait_posts(1)[0]
             assert hook.paths[0] == "/hooks/routewatch"
             assert posted["kind"] == "alarm" and posted["signal"] == "latency"
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # deliveries are counted in /metrics once answered
+                text = httpx.get(collector.http_url + "/metrics", headers={"authorization": f"Bearer {TOKEN}"}).text
+                counts = {(s.labels["sink"], s.labels["result"]): s.value for f in text_string_to_metric_families(text)
+                          for s in f.samples if s.name == "routewatch_collector_alert_deliveries_total"}  # fmt: skip
+                if counts.get(("alertmanager", "ok")) and counts.get(("webhook", "ok")):
+                    break
+                time.sleep(0.05)
+            assert counts[("alertmanager", "ok")] == 1  # the alarm that re-fired while open is not a new post
+            assert counts[("webhook", "ok")] >= 1 and counts[("webhook", "failed")] == 0
     finally:
         hook.close()

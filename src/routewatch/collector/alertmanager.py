@@ -34,6 +34,7 @@ __all__ = ["ALERT_NAME", "AlertmanagerSink", "alert_labels"]
 log = logging.getLogger("routewatch.collector")
 
 ALERT_NAME = "RouteWatchDrift"
+_RANK = {"critical": 0, "warning": 1, "info": 2}
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -142,7 +143,12 @@ class AlertmanagerSink:
             if alarm.kind in ("alarm", "change"):
                 labels = alert_labels(alarm, self.external_labels)
                 ident = tuple(sorted(labels.items()))
-                if current is not None and current != ident:  # severity changed: end the old alert
+                firing = self._alerts.get(current) if current is not None else None
+                if current is not None and firing is not None and firing.ends_at is None and alarm.kind == "alarm":
+                    # Already firing: a detector that re-learned its baseline fired again. The alert
+                    # keeps the explanation that opened it, unless this one is more severe.
+                    if _RANK.get(alarm.severity, 3) >= _RANK.get(firing.labels.get("severity", ""), 3):
+                        return
                     self._resolve(current, at)
                 existing = self._alerts.get(ident)
                 if existing is None or existing.ends_at is not None:

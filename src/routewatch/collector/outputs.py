@@ -105,9 +105,6 @@ class Outputs:
         self.feed = HealthFeed(monitor, self.fleet, alarms=self.alarms, hub=self.hub, max_streams=cfg.max_feed_streams,
                                heartbeat_s=cfg.sse_heartbeat_s, clock=clock)  # fmt: skip
         self.tally = AlarmTally()
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(CollectorMetrics(monitor, self.fleet, self.alarms, self.tally, ingest,
-                                                max_streams=cfg.max_exported_streams))  # fmt: skip
         self.sinks: list[Callable[[Alarm], Any]] = []
         if cfg.alertmanager_urls:
             self.sinks.append(AlertmanagerSink(
@@ -116,6 +113,10 @@ class Outputs:
             ))  # fmt: skip
         if cfg.webhook_url:
             self.sinks.append(WebhookSink(cfg.webhook_url, headers=dict(cfg.webhook_headers)))
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(CollectorMetrics(monitor, self.fleet, self.alarms, self.tally, ingest,
+                                                max_streams=cfg.max_exported_streams, sinks=self.sinks,
+                                                hub=self.hub))  # fmt: skip
         self.fleet.subscribe(self.feed.on_transition)
         monitor.subscribe(self.on_alarm)
         self.errors = 0

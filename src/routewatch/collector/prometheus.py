@@ -88,7 +88,8 @@ class CollectorMetrics(Collector):
 
     def __init__(
         self, monitor: DriftMonitor, fleet: Fleet, alarms: AlarmLog, tally: AlarmTally,
-        ingest: Callable[[], Any] | None = None, *, max_streams: int = 300,
+        ingest: Callable[[], Any] | None = None, *, max_streams: int = 300, sinks: Iterable[Any] = (),
+        hub: Any = None,
     ) -> None:  # fmt: skip
         self.monitor = monitor
         self.fleet = fleet
@@ -96,12 +97,15 @@ class CollectorMetrics(Collector):
         self.tally = tally
         self.ingest = ingest
         self.max_streams = max_streams
+        self.sinks = list(sinks)
+        self.hub = hub
 
     def collect(self) -> Iterator[Metric]:
         yield from self._ingest()
         yield from self._alarms()
         yield from self._streams()
         yield from self._fleet()
+        yield from self._delivery()
 
     # --- families -----------------------------------------------------------------------------------
     def _ingest(self) -> Iterator[Metric]:
@@ -217,6 +221,22 @@ class CollectorMetrics(Collector):
             for state in TargetState:
                 family.add_metric([health.provider, health.model, state.value], 1.0 if health.state == state else 0.0)
         yield family
+
+    def _delivery(self) -> Iterator[Metric]:
+        """Whether alarms reach people: sink deliveries, and the health feed's live subscribers."""
+        family = CounterMetricFamily("routewatch_collector_alert_deliveries",
+                                     "Alarm deliveries by sink and result (ok, failed after retries, dropped).",
+                                     labels=["sink", "result"])  # fmt: skip
+        for sink in self.sinks:
+            name = "alertmanager" if hasattr(sink, "failed_posts") else "webhook"
+            ok = getattr(sink, "posts", getattr(sink, "sent", 0))
+            failed = getattr(sink, "failed_posts", getattr(sink, "failed", 0))
+            for result, n in (("ok", ok), ("failed", failed), ("dropped", getattr(sink, "dropped", 0))):
+                family.add_metric([name, result], n)
+        yield family
+        if self.hub is not None:
+            yield GaugeMetricFamily("routewatch_collector_feed_subscribers", "Open /api/health/stream connections.",
+                                    value=self.hub.subscriber_count)  # fmt: skip
 
     # --- helpers ------------------------------------------------------------------------------------
     def _chosen(self, state: dict[str, Any]) -> set[tuple[str, str, str]]:
