@@ -59,8 +59,9 @@ STATE_COLORS = {"healthy": "green", "degraded": "yellow", "ramping": "blue", "pr
 
 # Selectors bound to the template variables. In-process metrics carry the GenAI attribute names;
 # the collector's metrics carry short labels.
-SEL = 'gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model", routewatch_tag_tenant=~"$tenant"'
-SEL_NO_TENANT = 'gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
+# service_name: the app (a resource attribute the OTel Collector turns into a label).
+SEL_NO_TENANT = 'service_name=~"$service", gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
+SEL = SEL_NO_TENANT + ', routewatch_tag_tenant=~"$tenant"'
 CSEL = 'provider=~"$provider", model=~"$model"'
 BY_PM = "gen_ai_provider_name, gen_ai_request_model"
 PM_LEGEND = "{{gen_ai_provider_name}} / {{gen_ai_request_model}}"
@@ -176,6 +177,7 @@ def providers() -> dict[str, Any]:
         .tags(["routewatch", "genai", "llm"]).editable().time("now-6h", "now").refresh("30s").timezone("browser")
         .tooltip(dm.DashboardCursorSync.CROSSHAIR)
         .with_variable(datasource_variable())
+        .with_variable(label_variable("service", "service_name", calls, title="App"))
         .with_variable(label_variable("provider", "gen_ai_provider_name", calls, title="Provider"))
         .with_variable(label_variable("model", "gen_ai_request_model",
                                       f'{calls}{{gen_ai_provider_name=~"$provider"}}', title="Model"))

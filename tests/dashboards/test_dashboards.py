@@ -129,7 +129,7 @@ def test_the_provider_dashboard_covers_what_an_operator_asks() -> None:
                    "routewatch_router_target_state_ratio", "routewatch_drift_alarm_active",
                    'signal=~"refusal|truncated|empty|schema_invalid"'):  # fmt: skip
         assert needle in exprs, needle
-    assert {v["name"] for v in model["templating"]["list"]} >= {"datasource", "provider", "model", "tenant"}
+    assert {v["name"] for v in model["templating"]["list"]} >= {"datasource", "service", "provider", "model", "tenant"}
     assert any("routewatch_drift_alarm_active" in a.get("expr", "") for a in model["annotations"]["list"])
     collector = json.loads((GRAFANA / "routewatch-collector.json").read_text())
     exprs = "\n".join(expr for _, expr in promql.dashboard_expressions(collector))
