@@ -358,13 +358,15 @@ def _detect_kind(data: dict[str, Any], kinds: dict[str, tuple[Any, frozenset[str
 
 
 def format_validation_error(exc: Any, source: str) -> list[str]:
-    """One line per pydantic error: `source: field.path: message (got value)`."""
+    """One line per pydantic error, `source: field.path: message`; values are never echoed (a key
+    pasted into the wrong field must not end up on a terminal or in CI logs)."""
     lines = []
-    for error in exc.errors():
+    for error in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
-        got = error.get("input")
-        shown = "" if error.get("type") == "missing" or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{source}: {where}: {error.get('msg', 'invalid')}{shown}")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{source}: {where}: {message}")
     return lines
 
 
@@ -377,6 +379,8 @@ def _check(args: argparse.Namespace) -> int:
     validate = kinds[kind][0]
     if validate is None:
         raise UserError(f"{args.config}: looks like a {kind} config, but this routewatch cannot load those", 1)
+    if kind == "router":
+        return _check_router(args)
     try:
         config = validate(data)
     except ValidationError as exc:
@@ -390,6 +394,25 @@ def _check(args: argparse.Namespace) -> int:
         print(config.model_dump_json(indent=2))
     else:
         print(f"{args.config}: valid {kind} config")
+    return 0
+
+
+def _check_router(args: argparse.Namespace) -> int:
+    """The router's own loader: its errors name each field by path (and target name), never a value."""
+    from .router.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for line in exc.problems or (str(exc),):
+            print(f"{args.config}: {line}" if exc.problems else line, file=sys.stderr)
+        print(f"{args.config}: invalid router config ({len(exc.problems) or 1} error(s))", file=sys.stderr)
+        return 1
+    if args.json:
+        print(config.model_dump_json(indent=2))
+    else:
+        names = ", ".join(t.name for t in config.targets)
+        print(f"{args.config}: valid router config ({len(config.targets)} targets: {names})")
     return 0
 
 

@@ -78,7 +78,7 @@ def run_demo(
         live = sys.stdout.isatty() and not as_json
     os.environ.setdefault("ANTHROPIC_OPEN_TELEMETRY", "false")  # routewatch makes the spans
     with _quiet_logs():
-        summary = _run(duration_s, scenario, target, otlp_endpoint, traces_path, live, seed)
+        summary = _run(duration_s, scenario, target, otlp_endpoint, traces_path, live, seed, as_json)
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2, default=str))
     else:
@@ -88,7 +88,7 @@ def run_demo(
 
 def _run(
     total_s: float, scenario: str, regressed: Target, otlp_endpoint: str | None,
-    traces_path: str | os.PathLike[str] | None, live: bool, seed: int,
+    traces_path: str | os.PathLike[str] | None, live: bool, seed: int, as_json: bool = False,
 ) -> Summary:  # fmt: skip
     started = time.monotonic()
     import routewatch
@@ -126,10 +126,10 @@ def _run(
         view: Any = (
             LiveView(tally, routing.states, title, duration_s, inject_at, recover_at)
             if live
-            else PlainView(tally, routing.states)
+            else PlainView(tally, routing.states, out=sys.stderr if as_json else sys.stdout)
         )
         if not live:
-            print(title, flush=True)
+            print(title, file=sys.stderr if as_json else sys.stdout, flush=True)
         _wire_events(tally, monitor, routing, view)
         stop = threading.Event()
         workers = [
