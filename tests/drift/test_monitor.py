@@ -216,3 +216,47 @@ def test_webhook_sink_posts_json_and_retries() -> None:
 def test_stream_key_accepts_tuples() -> None:
     assert StreamKey.of(("openai", "gpt-4o")) == StreamKey("openai", "gpt-4o", "chat")
     assert StreamKey.of(("openai", "text-embedding-3", "embeddings")).operation == "embeddings"
+
+
+def test_the_fleet_budget_is_shared_by_live_streams() -> None:
+    monitor = DriftMonitor(MonitorConfig(false_alarms_per_100k=1.0, live_window_s=100.0), sinks=[])
+    monitor.observe(("p0", "m"), "error", 0.0, timestamp=0.0)
+    assert monitor.budget()["per_stream_false_alarms_per_100k"] == 1.0
+    for i in range(1, 6):  # six live streams: each gets 1/8 (rounded up to a power of two)
+        monitor.observe((f"p{i}", "m"), "error", 0.0, timestamp=float(i))
+    budget = monitor.budget()
+    assert budget["live_streams"] == 6 and budget["per_stream_false_alarms_per_100k"] == 0.125
+    for i in range(6):  # applied lazily: each stream's detectors at its next value
+        monitor.observe((f"p{i}", "m"), "error", 0.0, timestamp=10.0)
+    assert {d.params["fa_per_100k"] for d in _detectors(monitor)} == {0.125}
+    # five streams go quiet: past the live window only p0 counts, and its thresholds come back down
+    monitor.observe(("p0", "m"), "error", 0.0, timestamp=500.0)
+    assert monitor.budget()["live_streams"] == 1
+    assert monitor._streams[StreamKey("p0", "m")].detectors["error"].params["fa_per_100k"] == 1.0
+
+
+def test_fleet_recalibration_raises_thresholds_and_keeps_baselines() -> None:
+    rng = random.Random(6)
+    monitor = DriftMonitor(CONFIG, sinks=[])
+    feed(monitor, ("p", "m"), "latency", lognormal_latency(rng, 1.0, 400))
+    h_alone = monitor.state()["p/m"]["signals"]["latency"]["statistics"]["shift_up"][1]
+    for i in range(15):
+        monitor.observe((f"q{i}", "m"), "error", 0.0, timestamp=1_700_000_400)
+    monitor.observe(("p", "m"), "latency", 1.0, timestamp=1_700_000_401)
+    state = monitor.state()["p/m"]["signals"]["latency"]
+    assert state["statistics"]["shift_up"][1] > h_alone + 2.0  # 16 streams: ~ +log(16) on the score scale
+    assert state["phase"] == "watch"  # still watching its learnt baseline, not warming up again
+
+
+def test_stream_scope_and_explicit_overrides_keep_their_budget() -> None:
+    monitor = DriftMonitor(MonitorConfig(budget_scope="stream"), sinks=[])
+    pinned = DriftMonitor(MonitorConfig(detector_overrides={"error": {"fa_per_100k": 0.5}}), sinks=[])
+    for i in range(8):
+        monitor.observe((f"p{i}", "m"), "error", 0.0)
+        pinned.observe((f"p{i}", "m"), "error", 0.0)
+    assert {d.params["fa_per_100k"] for d in _detectors(monitor)} == {1.0}
+    assert {d.params["fa_per_100k"] for d in _detectors(pinned)} == {0.5}
+
+
+def _detectors(monitor: DriftMonitor) -> list:
+    return [d for stream in monitor._streams.values() for d in stream.detectors.values()]

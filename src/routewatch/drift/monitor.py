@@ -2,19 +2,21 @@
 
 One detector per (stream key, signal), created on first use from the detector registry, so a
 stream costs only what it uses. Keys are capped (least recently seen evicted, counted). A peer
-view marks alarms raised while most streams moved the same way as a traffic shift. Thread-safe:
+view marks alarms raised while most streams moved the same way as a traffic shift. The false-alarm
+budget is the fleet's by default, split between live streams (see `MonitorConfig.budget_scope`). Thread-safe:
 one lock around detector updates (river-style detectors have one owner at a time).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,7 +44,28 @@ class MonitorConfig(BaseModel):
     dimensions: tuple[str, ...] = Field(default=(), description="Tags that split streams, e.g. ('tenant',).")
     max_values_per_dimension: int = Field(default=50, ge=1, description="Distinct tag values before '_other'.")
     false_alarms_per_100k: float = Field(
-        default=1.0, gt=0, description="Budget per stream and signal: false alarms per 100,000 calls."
+        default=1.0,
+        gt=0,
+        description=(
+            "False-alarm budget per signal, in false alarms per 100,000 calls of a stream. With "
+            "budget_scope='fleet' it is shared by all live streams: in the time each stream makes 100,000 "
+            "calls the whole fleet raises about this many false alarms per signal, whatever its size."
+        ),
+    )
+    budget_scope: Literal["fleet", "stream"] = Field(
+        default="fleet",
+        description=(
+            "'fleet': each stream's detectors get false_alarms_per_100k / L, where L is the number of live "
+            "streams rounded up to a power of two, and are recalibrated (closed-form thresholds, no "
+            "simulation) as streams come and go; thresholds grow only with log L (+0.7 per doubling), so "
+            "delays grow slowly. 'stream': every stream gets the whole budget (the fleet's false alarms "
+            "grow with its size). A signal whose detector_overrides set fa_per_100k keeps that value."
+        ),
+    )
+    live_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A stream with no call for this long stops counting as live for the fleet budget.",
     )
     signals: tuple[str, ...] | None = Field(default=None, description="Signals to watch; None watches all.")
     detector_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -53,11 +76,13 @@ class MonitorConfig(BaseModel):
 
 
 class _Stream:
-    __slots__ = ("detectors", "n", "open")
+    __slots__ = ("detectors", "level", "n", "open", "seen")
 
     def __init__(self) -> None:
         self.detectors: dict[str, Any] = {}
         self.n = 0
+        self.seen = -math.inf  # time of the last value (for the live count)
+        self.level = -1  # budget level its detectors were calibrated at (-1: not yet)
         self.open: dict[str, tuple[float, str]] = {}  # signal -> (when, direction) of an open alarm
 
 
@@ -79,6 +104,9 @@ class DriftMonitor:
         self.evicted_streams = 0
         self.callback_errors = 0
         self.alarms_raised = 0
+        self._level = 0  # the per-stream budget is false_alarms_per_100k / 2**level
+        self._live = 0
+        self._recount_at = -math.inf
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
@@ -235,19 +263,62 @@ class DriftMonitor:
     # --- internals ----------------------------------------------------------------------------------
     def _new_detector(self, signal: str) -> Any:
         overrides = dict(self.config.detector_overrides.get(signal, {}))
-        overrides.setdefault("fa_per_100k", self.config.false_alarms_per_100k)
+        overrides.setdefault("fa_per_100k", self._per_stream_budget())
         return make_detector(signal, **overrides)
 
-    def _stream(self, key: StreamKey) -> _Stream:
+    def budget(self) -> dict[str, Any]:
+        """The false-alarm budget as applied now: scope, live streams, each stream's share."""
+        with self._lock:
+            return {
+                "scope": self.config.budget_scope,
+                "false_alarms_per_100k": self.config.false_alarms_per_100k,
+                "live_streams": self._live,
+                "per_stream_false_alarms_per_100k": self._per_stream_budget(),
+            }
+
+    def _per_stream_budget(self) -> float:
+        return self.config.false_alarms_per_100k / (1 << self._level)
+
+    def _stream(self, key: StreamKey, now: float) -> _Stream:
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = _Stream()
             if len(self._streams) > self.config.max_streams:
                 self._streams.popitem(last=False)
                 self.evicted_streams += 1
+            self._recount_at = -math.inf  # a new stream: count again now
         else:
             self._streams.move_to_end(key)
+        stream.seen = now
+        if self.config.budget_scope == "fleet":
+            if now >= self._recount_at:
+                self._recount(now)
+            if stream.level != self._level:
+                self._recalibrate(stream)
         return stream
+
+    def _recount(self, now: float) -> None:
+        """Count live streams (most recent first, stopping at the first stale one) and set the level.
+
+        Runs when a stream appears and otherwise at most every 1/60 of ``live_window_s``; a level
+        change is applied lazily, to each stream at its next value, so no update pays for the fleet.
+        """
+        horizon = now - self.config.live_window_s
+        live = 0
+        for stream in reversed(self._streams.values()):
+            if stream.seen < horizon:
+                break
+            live += 1
+        self._live = live
+        self._level = max(0, math.ceil(math.log2(live))) if live > 1 else 0
+        self._recount_at = now + self.config.live_window_s / 60
+
+    def _recalibrate(self, stream: _Stream) -> None:
+        budget = self._per_stream_budget()
+        for signal, detector in stream.detectors.items():
+            if "fa_per_100k" not in self.config.detector_overrides.get(signal, {}):
+                detector.set_fa_rate(budget)
+        stream.level = self._level
 
     def _admit(self, name: str, value: str) -> str:
         seen = self._dimension_values.setdefault(name, set())
@@ -259,7 +330,7 @@ class DriftMonitor:
         return value
 
     def _update(self, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
-        stream = self._stream(key)
+        stream = self._stream(key, now)
         detector = stream.detectors.get(signal)
         if detector is None:
             detector = stream.detectors[signal] = self._new_detector(signal)
