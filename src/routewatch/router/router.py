@@ -259,7 +259,9 @@ class Router:
         for target in pool:
             h = health.get(target.name)
             status, factor = (h.state.value, h.weight_factor) if h is not None else ("healthy", 1.0)
-            candidate = Candidate(target, status, factor, self.stats.summary(target.name))
+            candidate = Candidate(target, status, factor)
+            if policy.strategy in ("cost", "latency"):  # the others never read statistics
+                candidate.stats = self.stats.summary(target.name, fresh=False)
             if target.name in call.tried:
                 decision.skipped.append((target.name, "already failed in this request"))
             elif factor <= 0 or (h is not None and h.state in _OUT):

@@ -69,21 +69,24 @@ class LiveStats:
         self._records: deque[tuple[float, float | None, bool | None]] = deque(maxlen=max_samples)
         self._cached: TargetStats | None = None
         self._cached_at = -math.inf
+        self._dirty = False
 
     def add_outcome(self, ok: bool, latency_s: float | None, ttft_s: float | None = None, bucket: int = 0) -> None:
         with self._lock:
             self._outcomes.append((self._clock(), ok, latency_s, ttft_s, bucket))
-            self._cached = None
+            self._dirty = True
 
     def add_record(self, cost_usd: float | None, quality_failed: bool | None) -> None:
         with self._lock:
             self._records.append((self._clock(), cost_usd, quality_failed))
-            self._cached = None
+            self._dirty = True
 
-    def summary(self) -> TargetStats:
+    def summary(self, *, fresh: bool = True) -> TargetStats:
+        """The window's summary; `fresh=False` (the routing path) accepts one up to a second old,
+        so a busy router sorts its samples about once a second, not once a request."""
         now = self._clock()
         with self._lock:
-            if self._cached is not None and now - self._cached_at < 1.0:
+            if self._cached is not None and (not fresh or not self._dirty) and now - self._cached_at < 1.0:
                 return self._cached
             horizon = now - self.window_s
             while self._outcomes and self._outcomes[0][0] < horizon:
@@ -91,7 +94,7 @@ class LiveStats:
             while self._records and self._records[0][0] < horizon:
                 self._records.popleft()
             self._cached = _summarise(list(self._outcomes), list(self._records))
-            self._cached_at = now
+            self._cached_at, self._dirty = now, False
             return self._cached
 
 
@@ -137,8 +140,8 @@ class StatsBook:
                 found = self._stats.setdefault(name, LiveStats(self.window_s, self.max_samples, self._clock))
         return found
 
-    def summary(self, name: str) -> TargetStats:
-        return self.of(name).summary()
+    def summary(self, name: str, *, fresh: bool = True) -> TargetStats:
+        return self.of(name).summary(fresh=fresh)
 
     def retain(self, names: set[str]) -> None:
         with self._lock:
