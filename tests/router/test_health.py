@@ -665,3 +665,23 @@ def test_alarms_of_one_signal_on_two_operations_are_two_alarms() -> None:
     assert book.state("a") is DEGRADED and book.weight_factor("a") == pytest.approx(0.5)  # chat still slow
     book.on_alarm(recovered("a", "latency", operation="chat"))
     assert book.state("a") is RAMPING
+
+
+def test_failures_during_the_slow_start_eject_again_for_longer() -> None:
+    book, clock, moves = make_book(ramp_s=60)
+    to_probing(book, clock)
+    pass_probes(book, clock)
+    assert book.state("a") is RAMPING
+    fail(book, "a", 5)
+    health = book.status()["a"]
+    assert health.state is EJECTED and health.reason == "5 consecutive 503s; ejected for 60 s (ejection #2)"
+    assert [m.new for m in moves] == [EJECTED, PROBING, RAMPING, EJECTED]
+
+
+def test_a_critical_alarm_during_the_slow_start_demotes_at_once() -> None:
+    book, clock, _ = make_book(ramp_s=60, rearm_s=300)
+    to_probing(book, clock)
+    pass_probes(book, clock)
+    book.on_alarm(alarm("a", "latency", severity="critical"))
+    health = book.status()["a"]
+    assert health.state is DEGRADED and health.weight_factor == pytest.approx(0.2)
