@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
 from factories import make_record
-from routewatch.drift import Alarm, DriftMonitor, MonitorConfig, StreamKey, WebhookSink
+from routewatch.drift import Alarm, DriftMonitor, MonitorConfig, SpanEventSink, StreamKey, WebhookSink
 
 FAST = {"warm_up": 300}
 CONFIG = MonitorConfig(detector_overrides={s: FAST for s in ("latency", "error", "score", "ttft")})
@@ -260,3 +260,33 @@ def test_stream_scope_and_explicit_overrides_keep_their_budget() -> None:
 
 def _detectors(monitor: DriftMonitor) -> list:
     return [d for stream in monitor._streams.values() for d in stream.detectors.values()]
+
+
+def test_alarms_raised_off_the_request_path_join_the_next_span_of_their_stream() -> None:
+    provider = TracerProvider()
+    monitor = DriftMonitor(sinks=[SpanEventSink()])
+    assert monitor.attach_spans(provider) and monitor.attach_spans(provider)  # idempotent
+    worker = threading.Thread(target=monitor.record, args=(make_record(response_model="other-model"),))
+    worker.start()  # like the signal-bus worker: no span is current there
+    worker.join(5)
+    tracer = provider.get_tracer("t")
+    attrs = {"gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat"}
+    with tracer.start_as_current_span("other", attributes={**attrs, "gen_ai.request.model": "gpt-4o"}) as other:
+        pass
+    with tracer.start_as_current_span("next", attributes={**attrs, "gen_ai.request.model": "gpt-4o-mini"}) as span:
+        pass
+    with tracer.start_as_current_span("after", attributes={**attrs, "gen_ai.request.model": "gpt-4o-mini"}) as after:
+        pass
+    assert other.events == () and after.events == ()  # another stream's span; delivered once only
+    (event,) = span.events
+    assert event.name == "routewatch.drift.alarm" and event.attributes["routewatch.alarm.deferred"] is True
+    assert event.attributes["routewatch.alarm.signal"] == "model_mismatch"
+
+
+def test_parked_alarms_are_bounded() -> None:
+    sink = SpanEventSink(max_keys=2, max_pending=1)
+    monitor = DriftMonitor(sinks=[sink])
+    for model in ("a", "b", "c"):
+        for response_model in ("x", "y"):  # two change events per stream, one kept
+            monitor.record(make_record(request_model=model, response_model=response_model))
+    assert sink.deferred == 6 and sink.deferred_dropped == 4

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..records import CallRecord
@@ -25,7 +26,7 @@ from .alarm import Alarm, SignalStats, StreamKey
 from .detectors import SIGNALS, Verdict, make_detector
 from .explain import explain, severity
 from .quality import ChangeTracker, quality_verdicts
-from .sinks import default_sinks
+from .sinks import SpanEventSink, default_sinks
 
 __all__ = ["DriftMonitor", "MonitorConfig"]
 
@@ -107,6 +108,7 @@ class DriftMonitor:
         self._level = 0  # the per-stream budget is false_alarms_per_100k / 2**level
         self._live = 0
         self._recount_at = -math.inf
+        self._span_providers: list[Any] = []
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
@@ -211,6 +213,28 @@ class DriftMonitor:
 
     def unsubscribe(self, callback: AlarmCallback) -> None:
         self._callbacks = tuple(c for c in self._callbacks if c is not callback)
+
+    @property
+    def span_processor(self) -> SpanEventSink | None:
+        """The span-event sink among this monitor's sinks (a span processor), if it has one."""
+        return next((c for c in self._callbacks if isinstance(c, SpanEventSink)), None)
+
+    def attach_spans(self, tracer_provider: Any = None) -> bool:
+        """Let alarms raised off the request path reach a span: registers `span_processor` with
+        `tracer_provider` (default: the global one) so parked alarms join the next span of their
+        stream. Idempotent per provider; False when there is no sink or the provider takes no
+        processors (the API's no-op provider)."""
+        sink = self.span_processor
+        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        add = getattr(provider, "add_span_processor", None)
+        if sink is None or add is None:
+            return False
+        with self._lock:
+            if any(p is provider for p in self._span_providers):
+                return True
+            self._span_providers.append(provider)
+        add(sink)
+        return True
 
     def state(self) -> dict[str, Any]:
         """Per stream: calls seen, open alarms, and each detector's baseline and status."""

@@ -12,11 +12,14 @@ import queue
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.sdk.trace import SpanProcessor
 
+from ..semconv import GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL
 from ..version import __version__
 from .alarm import Alarm
 
@@ -75,13 +78,80 @@ class AlarmCounter:
         )
 
 
-class SpanEventSink:
-    """Adds the alarm as an event to the span current where it was raised, when one is recording."""
+class SpanEventSink(SpanProcessor):
+    """Adds each alarm as a `routewatch.drift.alarm` event to the span of a call of its stream.
+
+    Where the alarm is raised on a thread with a recording span (a monitor fed inline), that span
+    gets it. Alarms raised from records the signal-bus worker processes come after the call's span
+    has ended, so they are parked per (provider, model, operation) and added to the *next* span
+    started for that stream, with `routewatch.alarm.deferred` true and the detection time, when this
+    sink is registered as a span processor (`tracer_provider.add_span_processor(sink)`, or
+    `DriftMonitor.attach_spans()`). Parked alarms are bounded (`max_keys` streams, `max_pending`
+    each, newest kept) and expire after `max_age_s`; `deferred_dropped` counts those lost.
+    """
+
+    def __init__(self, *, max_keys: int = 1_000, max_pending: int = 8, max_age_s: float = 3_600.0) -> None:
+        if max_keys < 1 or max_pending < 1 or max_age_s <= 0:
+            raise ValueError("max_keys >= 1, max_pending >= 1 and max_age_s > 0 are required")
+        self.max_keys, self.max_pending, self.max_age_s = max_keys, max_pending, max_age_s
+        self._pending: OrderedDict[tuple[str, str, str], list[tuple[float, dict[str, Any]]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.deferred = self.deferred_delivered = self.deferred_dropped = 0
 
     def __call__(self, alarm: Alarm) -> None:
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(SPAN_EVENT, _flat(alarm))
+            return
+        key = alarm.stream_key
+        slot = (str(key["provider"]), str(key["model"]), str(key.get("operation", "chat")))
+        attrs = {
+            **_flat(alarm),
+            "routewatch.alarm.deferred": True,
+            "routewatch.alarm.detected_at": alarm.detected_at.isoformat(),
+        }
+        with self._lock:
+            parked = self._pending.get(slot)
+            if parked is None:
+                parked = self._pending[slot] = []
+                if len(self._pending) > self.max_keys:
+                    _, lost = self._pending.popitem(last=False)
+                    self.deferred_dropped += len(lost)
+            else:
+                self._pending.move_to_end(slot)
+            parked.append((time.monotonic(), attrs))
+            if len(parked) > self.max_pending:
+                del parked[0]
+                self.deferred_dropped += 1
+            self.deferred += 1
+
+    # --- span processor: deliver parked alarms to the next span of their stream --------------------
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if not self._pending:  # the common case: one attribute read, no lock
+            return
+        try:
+            self._deliver(span)
+        except Exception:  # runs inside the app's span creation: never raise there
+            log.debug("routewatch: could not add parked alarms to a span", exc_info=True)
+
+    def _deliver(self, span: Any) -> None:
+        attributes = getattr(span, "attributes", None) or {}
+        provider = attributes.get(GEN_AI_PROVIDER_NAME)
+        model = attributes.get(GEN_AI_REQUEST_MODEL)
+        if provider is None or model is None:
+            return
+        slot = (str(provider), str(model), str(attributes.get(GEN_AI_OPERATION_NAME, "chat")))
+        with self._lock:
+            parked = self._pending.pop(slot, None)
+        if not parked:
+            return
+        oldest = time.monotonic() - self.max_age_s
+        for at, attrs in parked:
+            if at < oldest:
+                self.deferred_dropped += 1
+                continue
+            span.add_event(SPAN_EVENT, attrs)
+            self.deferred_delivered += 1
 
 
 class WebhookSink:
