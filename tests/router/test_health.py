@@ -685,3 +685,12 @@ def test_a_critical_alarm_during_the_slow_start_demotes_at_once() -> None:
     book.on_alarm(alarm("a", "latency", severity="critical"))
     health = book.status()["a"]
     assert health.state is DEGRADED and health.weight_factor == pytest.approx(0.2)
+
+
+def test_history_keeps_every_transition_with_its_reason() -> None:
+    book, clock, moves = make_book()
+    to_probing(book, clock)
+    book.on_alarm(alarm("b"))
+    assert book.history() == moves and len(moves) == 3
+    assert [m.new for m in book.history("a")] == [EJECTED, PROBING]
+    assert book.history("a", limit=1)[0].reason.startswith("ejection over; probing")

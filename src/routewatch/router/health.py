@@ -58,6 +58,7 @@ import math
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -76,6 +77,7 @@ log = logging.getLogger("routewatch.router")
 STATE_METRIC = "routewatch.router.target.state"
 WEIGHT_METRIC = "routewatch.router.target.weight"
 _DEFAULT_GROUP = "default"
+_HISTORY = 1_000
 _T = TypeVar("_T")
 
 
@@ -250,6 +252,7 @@ class HealthBook:
         self._targets: dict[str, _Target] = {}
         self._subscribers: tuple[Callable[[Transition], Any], ...] = ()
         self._version = 0  # bumped by every change; status() reuses its last ledger while unchanged
+        self._history: deque[Transition] = deque(maxlen=_HISTORY)
         self._ledger: tuple[int, dict[str, TargetHealth]] | None = None
         self.callback_errors = 0
         p = self.policy
@@ -414,6 +417,12 @@ class HealthBook:
         self._publish(moves)
         return result
 
+    def history(self, name: str | None = None, *, limit: int | None = None) -> list[Transition]:
+        """Recent state changes, oldest first (the last 1,000 over all targets), of one target or all."""
+        with self._lock:
+            moves = [m for m in self._history if name is None or m.target == name]
+        return moves[-limit:] if limit else moves
+
     def subscribe(self, fn: Callable[[Transition], Any]) -> None:
         """Call `fn(transition)` after every state change (exceptions are logged, never raised)."""
         with self._lock:
@@ -494,7 +503,9 @@ class HealthBook:
         self._version += 1
         if new is not old:
             target.since = now
-            moves.append(Transition(target.name, old, new, reason, now))
+            move = Transition(target.name, old, new, reason, now)
+            moves.append(move)
+            self._history.append(move)
 
     def _advance(self, target: _Target, now: float, moves: list[Transition]) -> None:
         """Apply every time-driven move that is due for `target`."""
