@@ -258,7 +258,10 @@ def providers() -> dict[str, Any]:
     ))  # fmt: skip
     dash = dash.with_panel(ts(
         "Drift alarms raised", "Alarms, recoveries and change events raised per interval.",
-        queries((f"sum by (provider, model, signal, kind) (increase(routewatch_drift_alarms_total{{{CSEL}}}[{RATE}]))",
+        # signal!="": the collector's series only; apps export a counter of the same name through the
+        # OTel Collector, labelled routewatch_alarm_signal, which an "All" selection would sum in.
+        queries((f'sum by (provider, model, signal, kind) '
+                 f'(increase(routewatch_drift_alarms_total{{{CSEL}, signal!=""}}[{RATE}]))',
                  "{{provider}} / {{model}} {{signal}} {{kind}}")),
         "short", stack=True,
     ))  # fmt: skip
