@@ -144,3 +144,14 @@ def test_subscribers_are_capped_and_old_ids_fall_out_of_the_replay_buffer() -> N
 
 def test_sse_events_split_multiline_data() -> None:
     assert sse_event("alarm", "a\nb", 7) == b"id: 7\nevent: alarm\ndata: a\ndata: b\n\n"
+
+
+def test_past_the_subscriber_cap_the_stream_answers_503_with_retry_after() -> None:
+    outputs = Outputs(fast_monitor(), OutputsConfig(max_sse_clients=1))
+    first = outputs.handle(Request.of("GET", "/api/health/stream"))
+    assert first is not None and not isinstance(first.body, bytes)
+    next(first.body)  # the generator subscribes when it starts
+    busy = outputs.handle(Request.of("GET", "/api/health/stream"))
+    assert busy is not None and busy.status == 503 and busy.headers["retry-after"] == "5"
+    first.body.close()  # type: ignore[attr-defined]
+    assert outputs.hub.subscriber_count == 0

@@ -202,6 +202,10 @@ class Outputs:
 
     def _stream(self, request: Request) -> Response:
         last = request.headers.get("last-event-id") or next(iter(request.query.get("last_event_id", [])), None)
+        if self.hub.subscriber_count >= self.hub.max_subscribers:
+            busy = _json({"error": "too many event-stream clients"}, status=503)
+            busy.headers["retry-after"] = "5"
+            return busy
         stop = getattr(request, "stop", None)  # the collector's server sets it when shutting down
         body = self.feed.stream(last, stop=stop if isinstance(stop, threading.Event) else None)
         return Response(200, "text/event-stream; charset=utf-8", body, headers={
