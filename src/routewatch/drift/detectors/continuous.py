@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import math
-import statistics
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from typing import Any, Literal
 
+from . import _continuous_state as _state
+from . import _continuous_verdicts as _verdicts
 from ._bank import _BernoulliBank, shared
+from ._continuous_verdicts import NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, atom_scores, band_score, build_knots, probit, quantile_of
-from .base import Summary, Verdict, cohen_h, summarise
+from .base import Verdict
 from .calibration import arl0_for, threshold_for
 from .rates import _deep_size
 
 __all__ = ["LogScaleCUSUM"]
 
-_WATCH, _WARMUP, _COOLDOWN = 0, 1, 2
 _LOG_FLOOR = -745.0  # log of zero or negative values: below any real value, the same in every unit
 _F32_MAX = 3.0e38
-_Z95, _Z99 = 1.6448536269514722, 2.3263478740408408
 # thresholds assume a known baseline; an estimated one (from ~1,000 values, then adapting) adds false
 # alarms, so thresholds are set for half the budget (measured: 0.4-1.0 per 100,000 at a budget of 1)
 _BASELINE_SAFETY = 0.5
 _F32 = struct.Struct("f")  # atoms are keyed by the float32 value the warm-up buffer stored
-_NO_VALUES: array[float] = array("f")  # shared, never written: the warm-up buffer once it is spent
 
 
 @lru_cache(maxsize=64)
@@ -145,7 +144,7 @@ class LogScaleCUSUM:
         self._design()
         self._n = 0
         self._t: float | None = None
-        self._phase = _WARMUP
+        self._phase = WARMUP
         self._due = self.warm_up
         self._warm: array[float] = array("f")
         self._atoms: dict[float, float] | None = None
@@ -189,7 +188,7 @@ class LogScaleCUSUM:
         arl0_for(fa_per_100k)
         self.fa_per_100k = fa_per_100k
         self._design()
-        if self._phase != _WARMUP:
+        if self._phase != WARMUP:
             self._tail._advance(self._n)
             self._tail._design()
             self._tail_due = self._tail.due
@@ -266,7 +265,7 @@ class LogScaleCUSUM:
         return None
 
     def _slow(self, n: int, y: float) -> Verdict | None:
-        if self._phase == _WARMUP:
+        if self._phase == WARMUP:
             self._warm.append(y)
             if n >= self._due:
                 self._fit(n)
@@ -311,7 +310,7 @@ class LogScaleCUSUM:
         vals = [math.exp(v) for v in warm] if self._log else list(warm)
         self._mean = math.fsum(vals) / len(vals)
         self._n_base = len(warm)
-        self._warm = _NO_VALUES
+        self._warm = NO_VALUES
         self._tail.set_base(0.0, 0.0, n)
         self._tail.base_e, self._tail.base_n = (1.0 - self.tail_quantile) * self.warm_up, float(self.warm_up)
         self._tail._design()
@@ -359,208 +358,27 @@ class LogScaleCUSUM:
         self._s1 = self._s2 = self._sd = 0.0
         self._c1 = self._c2 = self._cd = n
         self._over = 0
-        self._phase = _WATCH
+        self._phase = WATCH
 
-    # --- verdicts -------------------------------------------------------------------------------------
+    # --- verdicts (rare: ``_continuous_verdicts``) and status (``_continuous_state``) ---------------------
     def _crossed(self, n: int, tail: int) -> Verdict | None:
-        self._over += 1
-        if self._over < self.persistence and tail < 0:
-            return None
-        tb = self._tail
-        # hurting tests first, the one furthest past its threshold
-        best, which = 0.0, ""
-        for name, s, h in (("s1", self._s1, self._h1), ("s2", self._s2, self._h2)):
-            if s > h and s / h > best:
-                best, which = s / h, name
-        if tail == 0 and tb.v[0] / tb.v[3 * tb.size] > best:
-            which = "tail"
-        if not which:
-            which = "tail_down" if tail == 1 else "down"
-        if which == "tail_down" and self._fired != "tail":
-            tb.reset(n)  # the tail thinned while no tail alarm is open: nothing to report
-            self._tail_due = tb.due
-            self._over = 0
-            return None
-        if which == "tail" or which == "tail_down":
-            stat, thr, c, events = tb.member(tail)
-            rate = events / max(n - c, 1)
-            effect = self._sign * cohen_h(rate, tb.rate()[0])
-            label = f"LogScaleCUSUM(tail={self.tail_quantile:g})"
-        else:
-            c, stat, thr, k = {
-                "s1": (self._c1, self._s1, self._h1, self._k1),
-                "s2": (self._c2, self._s2, self._h2, self._k2),
-                "down": (self._cd, self._sd, self._hd, self._kd),
-            }[which]
-            mean_zh = stat / max(n - c, 1) + k
-            effect = self._sign * (-mean_zh if which == "down" else mean_zh)
-            label = f"LogScaleCUSUM(shift={2 * k:g})"
-        alarm = which in ("s1", "s2", "tail")
-        before = self._baseline_summary(self._off, self._mean, self._n_base)
-        after_values = self._recent(n - c)
-        reference = None
-        if alarm:
-            if self._ref is None:
-                self._ref = (self._off, self._mean, self._n_base, tb.base_e, tb.base_n)
-            self._in_alarm = True
-        elif self._in_alarm and self._ref is not None:
-            self._resolve(which, after_values)
-        if self._ref is not None:
-            reference = self._baseline_summary(self._ref[0], self._ref[1], self._ref[2])
-        verdict = Verdict(
-            kind="alarm" if alarm else "recovered",
-            direction="up" if (alarm == (self._sign > 0)) else "down",
-            index=n,
-            change_index=c + 1,
-            statistic=stat,
-            threshold=thr,
-            detector=label,
-            params=self.params,
-            before=before,
-            after=summarise((math.exp(v) for v in after_values) if self._log else after_values, n=n - c),
-            effect_size=effect,
-            in_alarm=self._in_alarm,
-            reference=reference,
-            t=self._t,
-        )
-        self._fired = which
-        self._change = c
-        self._sd = 0.0
-        self._phase = _COOLDOWN
-        self._due = n + max(self.cooldown, 1)
-        return verdict
-
-    def _resolve(self, which: str, window: list[float]) -> None:
-        """An improvement while an alarm is open: closed if nearer the reference than the alarm level."""
-        assert self._ref is not None
-        if which == "down":
-            level = statistics.median(window) - self._knots[len(self._knots) // 2]
-            back = abs(level - self._ref[0]) < abs(level - self._alarm_off)
-        else:
-            ref_rate = (self._ref[3] + self._tail.prior_rate * self._tail.prior_n) / (self._ref[4] + self._tail.prior_n)
-            rate = self._exceed_rate(window, self._ref[0])
-            lr = math.log(max(rate, 1e-4))
-            back = abs(lr - math.log(ref_rate)) < abs(lr - math.log(max(self._alarm_tail, 1e-4)))
-        if back:
-            self._in_alarm = False
-            self._ref = None
+        return _verdicts.crossed(self, n, tail)
 
     def _rebaseline(self, n: int) -> None:
-        """End of cooldown: move the baseline to the new regime as measured after the verdict.
+        _verdicts.rebaseline(self, n)
 
-        Only values seen after the verdict are used (the verdict's own window was selected for being
-        extreme): the location moves by the cooldown's mean normal score (in log-scale units), then
-        keeps being learnt as a running mean (see ``_learn``).
-        """
-        window = self._recent(max(1, min(self.cooldown, n - self._change)))
-        cool = max(1, self.cooldown)
-        self._off += self._sd / cool * self._scale
-        self._fast = cool
-        self._learn()
-        tb = self._tail
-        if self._fired in ("tail", "tail_down"):
-            exceed = self._exceed_rate(window, self._off) * len(window)
-            tb.set_base(exceed, float(len(window)), n)
-        else:
-            tb.reset(n)
-        self._tail_due = tb.due
-        if self._in_alarm and self._fired in ("s1", "s2", "tail"):
-            self._alarm_off = self._off
-            self._alarm_tail = tb.rate()[0]
-        self._n_base = len(window)
-        vals = [math.exp(v) for v in window] if self._log else window
-        self._mean = math.fsum(vals) / len(vals)
-        self._restart(n)
-
-    def _exceed_rate(self, window: list[float], off: float) -> float:
-        """Share of ``window`` past the tail quantile of the baseline located at ``off``."""
-        if self._sign > 0:
-            cut = quantile_of(self._knots, self._zt, self.clip) + off
-            return sum(1 for v in window if v > cut) / len(window)
-        cut = quantile_of(self._knots, -self._zt, self.clip) + off
-        return sum(1 for v in window if v < cut) / len(window)
-
-    def _recent(self, m: int) -> list[float]:
-        """The last ``min(m, window)`` transformed values, oldest first."""
-        m = max(1, min(m, self.window))
-        ring, ri, w, a, qs = self._ring, self._ri, self.window, self._anchor, self._qs
-        return [a + ring[(ri - m + i) % w] / qs for i in range(m)]
-
-    def _inverse(self, y: float) -> float:
-        return math.exp(y) if self._log else y
-
-    def _baseline_summary(self, off: float, mean: float, n: int) -> Summary:
-        q, c = self._knots, self.clip
-        return Summary(
-            n, mean, self._inverse(quantile_of(q, 0.0, c) + off), self._inverse(quantile_of(q, _Z95, c) + off),
-            self._inverse(quantile_of(q, _Z99, c) + off),
-        )  # fmt: skip
-
-    # --- status and persistence -----------------------------------------------------------------------
     @property
     def in_alarm(self) -> bool:
         return self._in_alarm
 
     def state(self) -> dict[str, Any]:
-        status: dict[str, Any] = {
-            "detector": "LogScaleCUSUM",
-            "n": self._n,
-            "phase": ("watch", "warm_up", "cooldown")[self._phase],
-            "warm_up_progress": min(1.0, self._n / self.warm_up),
-            "in_alarm": self._in_alarm,
-        }
-        if self._phase != _WARMUP:
-            b = self._baseline_summary(self._off, self._mean, self._n_base)
-            self._tail._advance(self._n)
-            status["baseline"] = {
-                "mean": b.mean, "p50": b.p50, "p95": b.p95, "p99": b.p99, "log_sd": self._scale,
-                "tail_rate": self._tail.rate()[0],
-            }  # fmt: skip
-            status["statistics"] = {
-                "shift_up": [self._s1, self._h1], "shift_up_large": [self._s2, self._h2],
-                "improve": [self._sd, self._hd], "tail": list(self._tail.member(0)[:2]),
-            }  # fmt: skip
-        return status
+        return _state.state(self)
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "detector": "LogScaleCUSUM", "params": self.params, "n": self._n, "t": self._t,
-            "phase": self._phase, "due": self._due, "warm": list(self._warm), "ring": list(self._ring),
-            "ri": self._ri, "anchor": self._anchor, "qs": self._qs, "knots": list(self._knots),
-            "atoms": None if self._atoms is None else [[k, v] for k, v in self._atoms.items()],
-            "off": self._off, "mean": self._mean,
-            "n_base": self._n_base, "s": [self._s1, self._s2, self._sd], "c": [self._c1, self._c2, self._cd],
-            "over": self._over, "tail": self._tail.snapshot(), "in_alarm": self._in_alarm,
-            "ref": None if self._ref is None else list(self._ref), "alarm": [self._alarm_off, self._alarm_tail],
-            "fired": self._fired, "change": self._change,
-        }  # fmt: skip
+        return _state.snapshot(self)
 
     def restore(self, snap: dict[str, Any]) -> None:
-        if snap.get("detector") != "LogScaleCUSUM":
-            raise ValueError("not a LogScaleCUSUM snapshot")
-        self._n, self._t, self._phase, self._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
-        self._warm = array("f", snap["warm"]) if snap["warm"] else _NO_VALUES
-        self._ring = array("h", snap["ring"])
-        self._ri = int(snap["ri"])
-        self._anchor, self._qs = float(snap["anchor"]), float(snap["qs"])
-        self._knots = array("f", snap["knots"])
-        atoms = snap["atoms"]
-        self._atoms = None if atoms is None else {float(k): float(v) for k, v in atoms}
-        self._atom_z = 0.0
-        if self._knots:
-            self._set_scale()
-        self._off, self._mean, self._n_base = float(snap["off"]), float(snap["mean"]), int(snap["n_base"])
-        self._s1, self._s2, self._sd = (float(v) for v in snap["s"])
-        self._c1, self._c2, self._cd = (int(v) for v in snap["c"])
-        self._over = int(snap["over"])
-        if self._phase != _WARMUP:
-            self._tail.restore(snap["tail"])
-            self._tail_due = self._tail.due
-        self._in_alarm = bool(snap["in_alarm"])
-        ref = snap["ref"]
-        self._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
-        self._alarm_off, self._alarm_tail = (float(v) for v in snap["alarm"])
-        self._fired, self._change = str(snap["fired"]), int(snap["change"])
+        _state.restore(self, snap)
 
     @property
     def nbytes(self) -> int:

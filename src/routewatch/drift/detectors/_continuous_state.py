@@ -1,0 +1,77 @@
+"""LogScaleCUSUM's status and persistence: ``state`` for people, ``snapshot``/``restore`` for restarts."""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING, Any
+
+from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
+
+if TYPE_CHECKING:
+    from .continuous import LogScaleCUSUM
+
+__all__ = ["restore", "snapshot", "state"]
+
+
+def state(det: LogScaleCUSUM) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "detector": "LogScaleCUSUM",
+        "n": det._n,
+        "phase": ("watch", "warm_up", "cooldown")[det._phase],
+        "warm_up_progress": min(1.0, det._n / det.warm_up),
+        "in_alarm": det._in_alarm,
+    }
+    if det._phase != WARMUP:
+        b = baseline_summary(det, det._off, det._mean, det._n_base)
+        det._tail._advance(det._n)
+        status["baseline"] = {
+            "mean": b.mean, "p50": b.p50, "p95": b.p95, "p99": b.p99, "log_sd": det._scale,
+            "tail_rate": det._tail.rate()[0],
+        }  # fmt: skip
+        status["statistics"] = {
+            "shift_up": [det._s1, det._h1], "shift_up_large": [det._s2, det._h2],
+            "improve": [det._sd, det._hd], "tail": list(det._tail.member(0)[:2]),
+        }  # fmt: skip
+    return status
+
+
+def snapshot(det: LogScaleCUSUM) -> dict[str, Any]:
+    return {
+        "detector": "LogScaleCUSUM", "params": det.params, "n": det._n, "t": det._t,
+        "phase": det._phase, "due": det._due, "warm": list(det._warm), "ring": list(det._ring),
+        "ri": det._ri, "anchor": det._anchor, "qs": det._qs, "knots": list(det._knots),
+        "atoms": None if det._atoms is None else [[k, v] for k, v in det._atoms.items()],
+        "off": det._off, "mean": det._mean,
+        "n_base": det._n_base, "s": [det._s1, det._s2, det._sd], "c": [det._c1, det._c2, det._cd],
+        "over": det._over, "tail": det._tail.snapshot(), "in_alarm": det._in_alarm,
+        "ref": None if det._ref is None else list(det._ref), "alarm": [det._alarm_off, det._alarm_tail],
+        "fired": det._fired, "change": det._change,
+    }  # fmt: skip
+
+
+def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
+    if snap.get("detector") != "LogScaleCUSUM":
+        raise ValueError("not a LogScaleCUSUM snapshot")
+    det._n, det._t, det._phase, det._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
+    det._warm = array("f", snap["warm"]) if snap["warm"] else NO_VALUES
+    det._ring = array("h", snap["ring"])
+    det._ri = int(snap["ri"])
+    det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
+    det._knots = array("f", snap["knots"])
+    atoms = snap["atoms"]
+    det._atoms = None if atoms is None else {float(k): float(v) for k, v in atoms}
+    det._atom_z = 0.0
+    if det._knots:
+        det._set_scale()
+    det._off, det._mean, det._n_base = float(snap["off"]), float(snap["mean"]), int(snap["n_base"])
+    det._s1, det._s2, det._sd = (float(v) for v in snap["s"])
+    det._c1, det._c2, det._cd = (int(v) for v in snap["c"])
+    det._over = int(snap["over"])
+    if det._phase != WARMUP:
+        det._tail.restore(snap["tail"])
+        det._tail_due = det._tail.due
+    det._in_alarm = bool(snap["in_alarm"])
+    ref = snap["ref"]
+    det._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
+    det._alarm_off, det._alarm_tail = (float(v) for v in snap["alarm"])
+    det._fired, det._change = str(snap["fired"]), int(snap["change"])
