@@ -190,3 +190,24 @@ def test_stop_interrupts_a_quiet_stream_at_once(collector: Collector) -> None:
 def test_bad_urls_are_refused_up_front() -> None:
     with pytest.raises(ValueError):
         RemoteHealth("collector:14318", None)
+
+
+def test_backoff_grows_exponentially_is_capped_and_jittered() -> None:
+    import random
+
+    from routewatch.router.remote import backoff_delay
+
+    rng = random.Random(7)
+    for failures, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (7, 30.0), (100, 30.0)):
+        delays = [backoff_delay(failures, 0.5, 30.0, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > ceiling / 4  # spread out, not in lockstep
+
+
+def test_sse_parsing_follows_the_event_stream_format() -> None:
+    from routewatch.router.remote import parse_sse
+
+    lines = [": comment", "retry: 1500", "", "id: 3", "event: alarm", "data: {\"a\":", "data: 1}", "",
+             "data: no event name", "", "id: 4", "event: state", "", "event:snapshot", "data:{}", ""]  # fmt: skip
+    events = [(e, d, i) for e, d, i, _ in parse_sse(lines) if e != "retry"]
+    assert events == [("alarm", '{"a":\n1}', "3"), ("message", "no event name", "3"), ("snapshot", "{}", "4")]

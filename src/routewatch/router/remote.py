@@ -33,7 +33,7 @@ from ..drift.alarm import Alarm, StreamKey
 from .feedback import Attachment, attach
 from .health import HealthBook, HealthPolicy
 
-__all__ = ["RemoteHealth", "parse_sse"]
+__all__ = ["RemoteHealth", "backoff_delay", "parse_sse"]
 
 log = logging.getLogger("routewatch.router")
 
@@ -65,6 +65,13 @@ def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str, str | None, int 
         elif name == "retry" and value.isdigit():
             retry = int(value)
             yield "retry", "", event_id, retry
+
+
+def backoff_delay(failures: int, min_s: float, max_s: float, rng: random.Random) -> float:
+    """Capped exponential backoff with "equal jitter": between half and all of
+    min(max_s, min_s * 2**(failures - 1)), so a fleet cut off at once does not reconnect in lockstep."""
+    ceiling: float = min(max_s, min_s * 2.0 ** min(max(failures, 1) - 1, 60))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 class RemoteHealth:
@@ -178,8 +185,7 @@ class RemoteHealth:
             if self._stop.is_set():
                 return
             failures += 1
-            ceiling = min(self.max_backoff_s, self.min_backoff_s * 2 ** min(failures - 1, 30))
-            self._stop.wait(ceiling / 2 + self._rng.uniform(0, ceiling / 2))  # "equal jitter"
+            self._stop.wait(backoff_delay(failures, self.min_backoff_s, self.max_backoff_s, self._rng))
 
     def _session(self) -> bool:
         """One connection; True when it got as far as a snapshot (backoff resets)."""
