@@ -93,6 +93,8 @@ def classify_error(exc: BaseException, *, before_first_chunk: bool = False) -> F
     status = _status(exc)
     if status is not None:
         return Failure(is_failover_status(status), status, str(status), _retry_after(exc))
+    if "ClientUnavailable" in names:  # the target's client cannot be built (key variable unset, SDK missing)
+        return Failure(True, None, "client_unavailable")
     if any(marker in name for name in names for marker in _TIMEOUT_NAMES):
         return Failure(True, None, "timeout")
     if any(name in _CONNECTION_NAMES for name in names):
