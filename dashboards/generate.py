@@ -399,6 +399,19 @@ def collector() -> dict[str, Any]:
         state_code("routewatch_fleet_target_state", "provider, model", sel), "{{provider}} / {{model}}", w=24,
     ))  # fmt: skip
 
+    dash = dash.with_row(db.Row("Alarm delivery"))
+    dash = dash.with_panel(ts(
+        "Alarm deliveries", "Alarms posted to Alertmanager and webhooks per second, by sink and result "
+        "(ok, failed after retries, dropped from a full queue).",
+        queries((f"sum by (sink, result) (rate(routewatch_collector_alert_deliveries_total{{{sel}}}[{RATE}]))",
+                 "{{sink}} {{result}}")),
+        "short", stack=True,
+    ))  # fmt: skip
+    dash = dash.with_panel(ts(
+        "Health-feed subscribers", "Routers connected to /api/health/stream: the ones a verdict reaches at once.",
+        queries((f"sum by (instance) (routewatch_collector_feed_subscribers{{{sel}}})", "{{instance}}")), "short",
+    ))  # fmt: skip
+
     return render(dash, [
         annotation("Drift alarms", f"routewatch_drift_alarm_active{{{sel}}} > 0", "red",
                    "Drift: {{provider}} / {{model}} {{signal}}", "provider,model,signal,severity"),

@@ -13,5 +13,5 @@ def emitted() -> dict[str, set[str] | None]:
     out.update(promnames.in_process_labels())
     for name, labels in promnames.exposition_series(promnames.collector_exposition()).items():
         known = out.get(name)
-        out[name] = labels if known is None else known | labels
+        out[name] = labels if known is None else known if labels is None else known | labels
     return out

@@ -20,9 +20,8 @@ Two sources:
    - histograms are exposed as <name>_bucket, <name>_sum and <name>_count; non-monotonic sums
      (up-down counters) and gauges as <name>.
 
-2. The routewatch collector's own /metrics, read from a real exposition: the collector's output side
-   (routewatch.collector.outputs.Outputs, which the service serves at GET /metrics) fed a few call
-   records and an alarm so every family has samples.
+2. The routewatch collector's own /metrics, scraped from a real collector on loopback after OTLP/HTTP
+   traffic that gives every family samples (and so its labels), an open drift alarm included.
 """
 
 from __future__ import annotations
@@ -202,47 +201,68 @@ def in_process_series() -> set[str]:
 
 # --- the collector's /metrics ----------------------------------------------------------------------------
 def collector_exposition() -> str:
-    """A real /metrics body from the collector's output side, with every family populated."""
+    """GET /metrics of a real collector on loopback, after OTLP/HTTP traffic that exercises every family:
+    GenAI spans (a steady stream, then four times slower, so the latency detector alarms), one
+    failed call, one non-GenAI span and one malformed request."""
+    import json
     import random
+    import urllib.error
+    import urllib.request
 
-    from factories import make_record
-    from routewatch.collector.outputs import Outputs, Request
-    from routewatch.collector.prometheus import IngestCounters
-    from routewatch.drift.monitor import DriftMonitor, MonitorConfig
+    from routewatch.collector.config import CollectorConfig, default_monitor_config
+    from routewatch.collector.service import Collector
 
-    monitor = DriftMonitor(MonitorConfig(detector_overrides={"latency": {"warm_up": 50}}), sinks=[])
-    ingest = IngestCounters(spans_received={"grpc": 3, "http": 1}, spans_accepted=3, spans_skipped=1,
-                            spans_dropped={"queue_full": 1}, requests_rejected={("http", "malformed"): 1},
-                            queue_depth=2, queue_capacity=10)  # fmt: skip
-    outputs = Outputs(monitor, ingest=lambda: ingest)
+    monitor = default_monitor_config().model_copy(update={"detector_overrides": {"latency": {"warm_up": 50}}})
+    config = CollectorConfig(host="127.0.0.1", grpc_port=None, http_port=0, monitor=monitor)
     rng = random.Random(7)
-    try:
-        for i in range(200):  # steady, then four times slower: the latency detector alarms
-            duration = (0.5 if i < 100 else 2.0) * rng.uniform(0.8, 1.25)
-            record = make_record(duration_s=duration, start_time_unix_nano=1_700_000_000_000_000_000 + i * 10**9)
-            monitor.record(record)
-            outputs.observe(record)
-        response = outputs.handle(Request.of("GET", "/metrics"))
-        assert response is not None and isinstance(response.body, bytes)
-        return response.body.decode()
-    finally:
-        outputs.close()
+
+    def attr(key: str, value: str | int) -> dict[str, Any]:
+        return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
+
+    def span(i: int, duration_s: float, *, genai: bool = True, error: str | None = None) -> dict[str, Any]:
+        start = 1_700_000_000_000_000_000 + i * 1_000_000_000
+        attrs = [attr("gen_ai.operation.name", "chat"), attr("gen_ai.provider.name", "openai"),
+                 attr("gen_ai.request.model", "gpt-4o-mini"), attr("gen_ai.usage.input_tokens", 10),
+                 attr("gen_ai.usage.output_tokens", 20)] if genai else [attr("http.request.method", "GET")]  # fmt: skip
+        if error:
+            attrs.append(attr("error.type", error))
+        return {"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": "chat gpt-4o-mini", "kind": 3,
+                "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + int(duration_s * 1e9)),
+                "attributes": attrs, "status": {"code": 2} if error else {}}  # fmt: skip
+
+    spans = [span(i, (0.5 if i < 100 else 2.0) * rng.uniform(0.8, 1.25)) for i in range(200)]
+    spans += [span(200, 0.3, error="500"), span(201, 0.01, genai=False)]
+    body = {"resourceSpans": [{"resource": {"attributes": [attr("service.name", "app")]},
+                               "scopeSpans": [{"scope": {"name": "routewatch"}, "spans": spans}]}]}  # fmt: skip
+    with Collector(config) as collector:
+        post = urllib.request.Request(collector.http_url + "/v1/traces", data=json.dumps(body).encode(),
+                                      headers={"content-type": "application/json"}, method="POST")  # fmt: skip
+        with urllib.request.urlopen(post, timeout=10) as response:
+            assert response.status == 200
+        bad = urllib.request.Request(collector.http_url + "/v1/traces", data=b"{not json",
+                                     headers={"content-type": "application/json"}, method="POST")  # fmt: skip
+        try:
+            urllib.request.urlopen(bad, timeout=10).close()
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 400
+        assert collector.flush(10)
+        with urllib.request.urlopen(collector.http_url + "/metrics", timeout=10) as response:
+            return str(response.read().decode())
 
 
-def exposition_series(text: str) -> dict[str, set[str]]:
-    """Series name -> label names seen, from a Prometheus text exposition (HELP/TYPE lines included,
-    so a family with no samples yet still counts)."""
+def exposition_series(text: str) -> dict[str, set[str] | None]:
+    """Series name -> label names seen, from a Prometheus text exposition. A family with no samples
+    still counts as emitted (from its TYPE line), its labels unknown (None)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    out: dict[str, set[str]] = {}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}
+    out: dict[str, set[str] | None] = {}
     for family in text_string_to_metric_families(text):
-        names = {"counter": [family.name + "_total"], "histogram": [family.name + s for s in ("_bucket", "_sum",
-                 "_count")], "summary": [family.name, family.name + "_sum", family.name + "_count"]}.get(
-                     family.type, [family.name])  # fmt: skip
-        for name in names:
-            out.setdefault(name, set())
+        for suffix in suffixes.get(family.type, ("",)):
+            out.setdefault(family.name + suffix, None)
         for sample in family.samples:
-            out.setdefault(sample.name, set()).update(sample.labels)
+            labels = out.get(sample.name) or set()
+            out[sample.name] = labels | set(sample.labels)
     return out
 
 
