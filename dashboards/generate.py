@@ -125,6 +125,12 @@ def state_timeline(title: str, description: str, expr: str, legend: str, *, w: i
     )  # fmt: skip
 
 
+def routewatch_links() -> db.DashboardLink:
+    """A link to the other routewatch dashboards, keeping the time range."""
+    return (db.DashboardLink("routewatch").type(dm.DashboardLinkType.DASHBOARDS).tags(["routewatch"])
+            .as_dropdown(False).include_vars(False).keep_time(True).target_blank(False).icon("dashboard"))  # fmt: skip
+
+
 def datasource_variable() -> db.DatasourceVariable:
     return db.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
@@ -175,7 +181,7 @@ def providers() -> dict[str, Any]:
         db.Dashboard("routewatch · LLM providers").uid("routewatch-providers")
         .description("Traffic, latency, tokens, cost, errors, quality and drift per GenAI provider and model.")
         .tags(["routewatch", "genai", "llm"]).editable().time("now-6h", "now").refresh("30s").timezone("browser")
-        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR).link(routewatch_links())
         .with_variable(datasource_variable())
         .with_variable(label_variable("service", "service_name", calls, title="App"))
         .with_variable(label_variable("provider", "gen_ai_provider_name", calls, title="Provider"))
@@ -318,7 +324,7 @@ def collector() -> dict[str, Any]:
         db.Dashboard("routewatch · collector").uid("routewatch-collector")
         .description("The routewatch collector: OTLP ingest, drops, queue, streams, alarms and fleet verdicts.")
         .tags(["routewatch", "collector"]).editable().time("now-3h", "now").refresh("30s").timezone("browser")
-        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR).link(routewatch_links())
         .with_variable(datasource_variable())
         .with_variable(label_variable("instance", "instance", "routewatch_collector_queue_capacity",
                                       title="Collector"))
