@@ -50,7 +50,8 @@ def test_an_instrumented_app_exports_to_the_collector_and_records_match(simulato
         assert collector.flush(5)
         exporter.shutdown()
         by_id = {r.span_id: r for r in received}
-        assert len(by_id) == 3
+        assert len(in_process) == 3, (in_process, mapped.spans())
+        assert len(by_id) == 3, (collector.ingest_stats(), [s.name for s in mapped.spans()])
         for record in in_process:
             assert substance(by_id[record.span_id]) == substance(record)
         stats = collector.ingest_stats()

@@ -6,6 +6,8 @@ everything else is skipped."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,7 @@ from routewatch.otlp.convert import (
     records_from_json_request,
     records_from_request,
 )
+from routewatch.otlp.file_exporter import read_records
 from routewatch.otlp.json_format import request_to_json
 from routewatch.pricing import PriceBook
 from routewatch.records import RateLimits, Usage
@@ -260,34 +263,43 @@ def test_a_span_that_cannot_be_converted_is_counted_and_the_rest_still_are() -> 
 
 
 # --- real third-party instrumentations (routewatch not instrumented) ---------------------------------
+# Each runs in its own process: OpenLLMetry's uninstrument() leaves wrappers behind that would send
+# later tests' spans to this test's tracer provider. Spans come back through an OTLP JSON-lines file.
 
+_APP = """
+import sys
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from routewatch.otlp.file_exporter import OTLPJsonFileExporter
 
-@pytest.fixture
-def foreign(simulator) -> Iterator[Any]:
-    from conftest import make_telemetry
-
-    simulator.set_scenario(Scenario(default=ProviderSettings(output_tokens=12)))
-    yield make_telemetry()
+url, out, package = sys.argv[1:4]
+if package == "openai_v2":
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+else:
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileExporter(out)))
+OpenAIInstrumentor().instrument(tracer_provider=provider)
+with openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0) as client:
+    completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+print(completion.id, completion.usage.prompt_tokens, completion.usage.completion_tokens)
+provider.shutdown()
+"""
 
 
 @pytest.mark.parametrize("package", ["openai_v2", "openllmetry"])
-def test_spans_of_real_openai_instrumentations(foreign, simulator, package) -> None:
-    if package == "openai_v2":
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
-    else:
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=foreign.tracer_provider, meter_provider=foreign.meter_provider)
-    try:
-        with openai.OpenAI(base_url=simulator.url + "/v1", api_key="sk-test", max_retries=0) as c:
-            completion = c.chat.completions.create(model=MODEL, messages=CHAT)
-    finally:
-        instrumentor.uninstrument()
-    (record,) = records_from_request(encode_spans(foreign.spans())).records
+def test_spans_of_real_openai_instrumentations(simulator, tmp_path, package) -> None:
+    simulator.set_scenario(Scenario(default=ProviderSettings(output_tokens=12)))
+    out = tmp_path / "spans.jsonl"
+    done = subprocess.run([sys.executable, "-c", _APP, simulator.url, str(out), package],
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    response_id, prompt_tokens, completion_tokens = done.stdout.split()
+    (record,) = read_records(out)
     assert (record.provider, record.operation, record.api) == ("openai", "chat", "openai.chat_completions")
-    assert record.request_model == MODEL and record.response_id == completion.id
-    assert record.usage.input_tokens == completion.usage.prompt_tokens
-    assert record.usage.output_tokens == completion.usage.completion_tokens == 12
+    assert record.request_model == MODEL and record.response_id == response_id
+    assert record.usage.input_tokens == int(prompt_tokens)
+    assert record.usage.output_tokens == int(completion_tokens) == 12
     assert record.finish_reasons == ("stop",)
     assert record.priced and record.cost_usd is not None and record.cost_usd > 0
     assert record.span_scope is not None and record.span_scope != "routewatch"

@@ -240,7 +240,18 @@ class Collector:
                 "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
                 "queue_depth": stats.queue_depth,
                 "queue_capacity": stats.queue_capacity,
-                "streams": len(self.monitor.state()) if request.query.get("verbose") else None,
+                **(
+                    {
+                        "spans_accepted": stats.spans_accepted,
+                        "records_processed": stats.records_processed,
+                        "requests_rejected": sum(stats.requests_rejected.values()),
+                        "spans_dropped": sum(stats.spans_dropped.values()),
+                    }
+                    if request.query.get("verbose")
+                    else {}
+                ),
+                # Walks every detector under the monitor's lock: on request only.
+                **({"streams": len(self.monitor.state())} if request.query.get("streams") else {}),
             },
             {"cache-control": "no-store"},
         )

@@ -132,6 +132,44 @@ _WANTED: frozenset[str] = frozenset(
         sc.RW_RATELIMIT_RESET_TOKENS, sc.RW_RETRY_AFTER,
     }
 )  # fmt: skip
+# Older or third-party spellings -> the name the builder reads. The current name always wins; among
+# aliases the first one present does.
+_ALIASES: dict[str, str] = {
+    _SYSTEM: sc.GEN_AI_PROVIDER_NAME,
+    _LLM_PROVIDER: sc.GEN_AI_PROVIDER_NAME,
+    _IS_STREAMING: sc.GEN_AI_REQUEST_STREAM,
+    _GEN_AI_IS_STREAMING: sc.GEN_AI_REQUEST_STREAM,
+    _LLM_TOP_K: sc.GEN_AI_REQUEST_TOP_K,
+    _LLM_FREQUENCY_PENALTY: sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    _LLM_PRESENCE_PENALTY: sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    _LLM_STOP_SEQUENCES: sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    _REQUEST_N: sc.GEN_AI_REQUEST_CHOICE_COUNT,
+    _FINISH_REASON_ONE: sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    _LLM_FINISH_REASON: sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    _ANTHROPIC_STOP_REASON: sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    _STOP_REASON: sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    _LLM_STOP_REASON: sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    _PROMPT_TOKENS: sc.GEN_AI_USAGE_INPUT_TOKENS,
+    _LLM_PROMPT_TOKENS: sc.GEN_AI_USAGE_INPUT_TOKENS,
+    _COMPLETION_TOKENS: sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    _LLM_COMPLETION_TOKENS: sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    _CACHE_READ_OLD: sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    _CACHE_WRITE_NEW: sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    _CACHE_CREATION_OLD: sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    _REASONING_OLD: sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    _LLM_REASONING: sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    _HTTP_STATUS_OLD: sc.HTTP_RESPONSE_STATUS_CODE,
+    _OPENAI_SERVICE_TIER_OLD: sc.OPENAI_REQUEST_SERVICE_TIER,
+    _ANTHROPIC_REQUEST_TIER: sc.OPENAI_REQUEST_SERVICE_TIER,
+    _ANTHROPIC_RESPONSE_TIER: sc.OPENAI_RESPONSE_SERVICE_TIER,
+    _OPENAI_FINGERPRINT_LLMETRY: sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
+    _OPENAI_FINGERPRINT_OLD: sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
+}
+# attribute key -> (name the builder reads, whether it is the current spelling)
+_SLOTS: dict[str, tuple[str, bool]] = {
+    **{key: (key, True) for key in _WANTED if key not in _ALIASES},
+    **{key: (name, False) for key, name in _ALIASES.items()},
+}
 _TAG_PREFIX = sc.RW_TAG_PREFIX
 _TAG_PREFIX_LEN = len(_TAG_PREFIX)
 _OWN_SCOPE = "routewatch"
@@ -190,9 +228,12 @@ def record_from_readable_span(span: Any, *, prices: Any = DEFAULT_PRICES) -> Cal
         return None
     picked: dict[str, Any] = {}
     tags: list[tuple[str, str]] = []
+    slots = _SLOTS
     for key, value in attributes.items():
-        if key in _WANTED:
-            picked[key] = value
+        slot = slots.get(key)
+        if slot is not None:
+            if slot[1] or slot[0] not in picked:
+                picked[slot[0]] = value
         elif key.startswith(_TAG_PREFIX):
             tags.append((key[_TAG_PREFIX_LEN:], str(value)))
     ctx = span.context
@@ -220,8 +261,10 @@ def record_from_json_span(
         key = kv.get("key")
         if not isinstance(key, str):
             continue
-        if key in _WANTED:
-            picked[key] = _json_value(kv.get("value"))
+        slot = _SLOTS.get(key)
+        if slot is not None:
+            if slot[1] or slot[0] not in picked:
+                picked[slot[0]] = _json_value(kv.get("value"))
         elif key.startswith(_TAG_PREFIX):
             tags.append((key[_TAG_PREFIX_LEN:], str(_json_value(kv.get("value")))))
     status = span.get("status") or {}
@@ -293,15 +336,32 @@ def records_from_json_request(data: Mapping[str, Any], *, prices: Any = DEFAULT_
 
 # --- attribute values ---------------------------------------------------------------------------------
 def _pick_proto(attributes: Any) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """The attributes the builder reads (one pass; values decoded only for those), and the tags."""
     picked: dict[str, Any] = {}
     tags: list[tuple[str, str]] = []
-    wanted = _WANTED
+    slots = _SLOTS
     for kv in attributes:
         key = kv.key
-        if key in wanted:
-            picked[key] = _proto_value(kv.value)
-        elif key.startswith(_TAG_PREFIX):
-            tags.append((key[_TAG_PREFIX_LEN:], str(_proto_value(kv.value))))
+        slot = slots.get(key)
+        if slot is None:
+            if key.startswith(_TAG_PREFIX):
+                tags.append((key[_TAG_PREFIX_LEN:], str(_proto_value(kv.value))))
+            continue
+        name, current = slot
+        if not current and name in picked:
+            continue
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            picked[name] = value.string_value
+        elif which == "int_value":
+            picked[name] = value.int_value
+        elif which == "double_value":
+            picked[name] = value.double_value
+        elif which == "bool_value":
+            picked[name] = value.bool_value
+        else:
+            picked[name] = _proto_value(value)
     return picked, tuple(tags)
 
 
@@ -350,7 +410,9 @@ def _hex_id(raw: Any) -> int | None:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if type(value) is int:
+        return value
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
@@ -365,7 +427,9 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if type(value) is float:
+        return value
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
@@ -378,13 +442,13 @@ def _float(value: Any) -> float | None:
 
 
 def _str(value: Any) -> str | None:
-    if isinstance(value, str):
+    if type(value) is str:
         return value or None
     return None
 
 
 def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
+    if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
         lowered = value.lower()
@@ -394,19 +458,13 @@ def _bool(value: Any) -> bool | None:
 
 
 def _strs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
     if isinstance(value, str):
         return (value,) if value else ()
     if isinstance(value, (tuple, list)):
         return tuple(str(v) for v in value if v is not None)
     return ()
-
-
-def _first(attrs: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None:
-            return value
-    return None
 
 
 # --- the builder --------------------------------------------------------------------------------------
@@ -421,7 +479,7 @@ def _operation(a: dict[str, Any]) -> str | None:
 
 
 def _provider(a: dict[str, Any]) -> str:
-    name = _str(_first(a, sc.GEN_AI_PROVIDER_NAME, _SYSTEM, _LLM_PROVIDER))
+    name = _str(a.get(sc.GEN_AI_PROVIDER_NAME))
     if name is None:
         return "unknown"
     lowered = name.lower()
@@ -480,6 +538,81 @@ def _host_port(url: str) -> tuple[str | None, int | None]:
     return parts.hostname, port
 
 
+_REQUEST_KEYS = (
+    sc.GEN_AI_REQUEST_MAX_TOKENS, sc.GEN_AI_REQUEST_TEMPERATURE, sc.GEN_AI_REQUEST_TOP_P, sc.GEN_AI_REQUEST_TOP_K,
+    sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, sc.GEN_AI_REQUEST_PRESENCE_PENALTY, sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    sc.GEN_AI_REQUEST_SEED, sc.GEN_AI_REQUEST_CHOICE_COUNT, sc.GEN_AI_OUTPUT_TYPE, sc.RW_INCLUDE_USAGE_INJECTED,
+    sc.OPENAI_REQUEST_SERVICE_TIER,
+)  # fmt: skip
+_MAX_CACHED_REQUESTS = 4096
+# Calls of one stream mostly ask the same thing: their (immutable) RequestFacts are shared.
+_request_cache: dict[tuple[Any, ...], RequestFacts] = {}
+
+
+def _request_facts(a: dict[str, Any], model: str | None, stream: bool) -> RequestFacts:
+    content = a.get(sc.GEN_AI_INPUT_MESSAGES) is not None or a.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS) is not None
+    key = (model, stream, *[a.get(k) for k in _REQUEST_KEYS])
+    if not content:
+        try:
+            cached = _request_cache.get(key)
+        except TypeError:  # an unhashable value (a list from a hand-made mapping): build it each time
+            cached = None
+            content = True
+        if cached is not None:
+            return cached
+    facts = RequestFacts(
+        model=model,
+        stream=stream,
+        max_tokens=_int(a.get(sc.GEN_AI_REQUEST_MAX_TOKENS)),
+        temperature=_float(a.get(sc.GEN_AI_REQUEST_TEMPERATURE)),
+        top_p=_float(a.get(sc.GEN_AI_REQUEST_TOP_P)),
+        top_k=_float(a.get(sc.GEN_AI_REQUEST_TOP_K)),
+        frequency_penalty=_float(a.get(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY)),
+        presence_penalty=_float(a.get(sc.GEN_AI_REQUEST_PRESENCE_PENALTY)),
+        stop_sequences=_strs(a.get(sc.GEN_AI_REQUEST_STOP_SEQUENCES)) or None,
+        seed=_int(a.get(sc.GEN_AI_REQUEST_SEED)),
+        choice_count=_int(a.get(sc.GEN_AI_REQUEST_CHOICE_COUNT)),
+        output_type=_str(a.get(sc.GEN_AI_OUTPUT_TYPE)),
+        include_usage_injected=bool(_bool(a.get(sc.RW_INCLUDE_USAGE_INJECTED))),
+        service_tier=_str(a.get(sc.OPENAI_REQUEST_SERVICE_TIER)),
+        input_messages=_str(a.get(sc.GEN_AI_INPUT_MESSAGES)),
+        system_instructions=_str(a.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS)),
+    )
+    if not content:
+        if len(_request_cache) >= _MAX_CACHED_REQUESTS:
+            _request_cache.clear()
+        _request_cache[key] = facts
+    return facts
+
+
+_USAGE_KEYS = (
+    sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)  # fmt: skip
+_RATE_LIMIT_KEYS = (
+    sc.RW_RATELIMIT_REMAINING_REQUESTS, sc.RW_RATELIMIT_REMAINING_TOKENS, sc.RW_RATELIMIT_LIMIT_REQUESTS,
+    sc.RW_RATELIMIT_LIMIT_TOKENS, sc.RW_RATELIMIT_RESET_REQUESTS, sc.RW_RATELIMIT_RESET_TOKENS, sc.RW_RETRY_AFTER,
+)  # fmt: skip
+# Token counts repeat a lot: equal counts share one (immutable) Usage.
+_usage_cache: dict[tuple[Any, ...], Usage] = {}
+
+
+def _usage(a: dict[str, Any]) -> Usage:
+    key = tuple([a.get(k) for k in _USAGE_KEYS])
+    try:
+        cached = _usage_cache.get(key)
+    except TypeError:  # unhashable values from a hand-made mapping
+        cached, key = None, ()
+    if cached is not None:
+        return cached
+    usage = Usage(*[_int(v) for v in key]) if key else Usage(*[_int(a.get(k)) for k in _USAGE_KEYS])
+    if key:
+        if len(_usage_cache) >= _MAX_CACHED_REQUESTS:
+            _usage_cache.clear()
+        _usage_cache[key] = usage
+    return usage
+
+
 def _build(
     a: dict[str, Any], tags: tuple[tuple[str, str], ...], name: str, start_ns: int, end_ns: int,
     status_code: int, status_message: str, trace_id: int | None, span_id: int | None, scope_name: str,
@@ -494,22 +627,9 @@ def _build(
     response_model = _str(a.get(sc.GEN_AI_RESPONSE_MODEL))
     duration_s = max(0, end_ns - start_ns) / 1e9
 
-    if operation == sc.OP_FETCH_RESPONSE:
-        usage = Usage()  # a read-back is not a new generation
-    else:
-        usage = Usage(
-            input_tokens=_int(_first(a, sc.GEN_AI_USAGE_INPUT_TOKENS, _PROMPT_TOKENS, _LLM_PROMPT_TOKENS)),
-            output_tokens=_int(_first(a, sc.GEN_AI_USAGE_OUTPUT_TOKENS, _COMPLETION_TOKENS, _LLM_COMPLETION_TOKENS)),
-            cache_read_input_tokens=_int(_first(a, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _CACHE_READ_OLD)),
-            cache_creation_input_tokens=_int(
-                _first(a, sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _CACHE_WRITE_NEW, _CACHE_CREATION_OLD)
-            ),
-            reasoning_output_tokens=_int(
-                _first(a, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, _REASONING_OLD, _LLM_REASONING)
-            ),
-        )
+    usage = Usage() if operation == sc.OP_FETCH_RESPONSE else _usage(a)  # a read-back is no new generation
 
-    http_status = _int(_first(a, sc.HTTP_RESPONSE_STATUS_CODE, _HTTP_STATUS_OLD))
+    http_status = _int(a.get(sc.HTTP_RESPONSE_STATUS_CODE))
     error_type = _str(a.get(sc.ERROR_TYPE))
     if error_type is None:
         if http_status is not None and http_status >= 400:
@@ -518,9 +638,7 @@ def _build(
             error_type = _OTHER_ERROR
 
     completed_attr = _bool(a.get(sc.RW_STREAM_COMPLETED))
-    stream = bool(
-        _bool(_first(a, sc.GEN_AI_REQUEST_STREAM, _IS_STREAMING, _GEN_AI_IS_STREAMING)) or completed_attr is not None
-    )
+    stream = bool(_bool(a.get(sc.GEN_AI_REQUEST_STREAM)) or completed_attr is not None)
     ttfc = _float(a.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)) if stream else None
     chunks = _int(a.get(sc.RW_STREAM_CHUNKS)) or 0
     intervals: tuple[float, ...] = ()
@@ -541,32 +659,10 @@ def _build(
         generating = duration_s - (ttfc or 0.0)
         tokens_per_s = usage.output_tokens / generating if generating > 0 else None
 
-    finish_reasons = _strs(
-        _first(
-            a, sc.GEN_AI_RESPONSE_FINISH_REASONS, _FINISH_REASON_ONE, _LLM_FINISH_REASON, _ANTHROPIC_STOP_REASON,
-            _STOP_REASON, _LLM_STOP_REASON,
-        )
-    )  # fmt: skip
+    finish_reasons = _strs(a.get(sc.GEN_AI_RESPONSE_FINISH_REASONS))
     response_id = _str(a.get(sc.GEN_AI_RESPONSE_ID))
     is_openai = api.startswith("openai.")
-    request = RequestFacts(
-        model=request_model,
-        stream=stream,
-        max_tokens=_int(a.get(sc.GEN_AI_REQUEST_MAX_TOKENS)),
-        temperature=_float(a.get(sc.GEN_AI_REQUEST_TEMPERATURE)),
-        top_p=_float(a.get(sc.GEN_AI_REQUEST_TOP_P)),
-        top_k=_float(_first(a, sc.GEN_AI_REQUEST_TOP_K, _LLM_TOP_K)),
-        frequency_penalty=_float(_first(a, sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, _LLM_FREQUENCY_PENALTY)),
-        presence_penalty=_float(_first(a, sc.GEN_AI_REQUEST_PRESENCE_PENALTY, _LLM_PRESENCE_PENALTY)),
-        stop_sequences=_strs(_first(a, sc.GEN_AI_REQUEST_STOP_SEQUENCES, _LLM_STOP_SEQUENCES)) or None,
-        seed=_int(a.get(sc.GEN_AI_REQUEST_SEED)),
-        choice_count=_int(_first(a, sc.GEN_AI_REQUEST_CHOICE_COUNT, _REQUEST_N)),
-        output_type=_str(a.get(sc.GEN_AI_OUTPUT_TYPE)),
-        include_usage_injected=bool(_bool(a.get(sc.RW_INCLUDE_USAGE_INJECTED))),
-        service_tier=_str(_first(a, sc.OPENAI_REQUEST_SERVICE_TIER, _OPENAI_SERVICE_TIER_OLD, _ANTHROPIC_REQUEST_TIER)),
-        input_messages=_str(a.get(sc.GEN_AI_INPUT_MESSAGES)),
-        system_instructions=_str(a.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS)),
-    )
+    request = _request_facts(a, request_model, stream)
     output_text, tool_calls = _output_content(a.get(sc.GEN_AI_OUTPUT_MESSAGES))
     response = ResponseFacts(
         response_id=response_id,
@@ -579,12 +675,10 @@ def _build(
         output_chunks=chunks,
         output_text=output_text,
         tool_call_count=tool_calls,
-        system_fingerprint=_str(
-            _first(a, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, _OPENAI_FINGERPRINT_LLMETRY, _OPENAI_FINGERPRINT_OLD)
-        )
+        system_fingerprint=_str(a.get(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT))
         if is_openai or sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT in a
         else None,
-        service_tier=_str(_first(a, sc.OPENAI_RESPONSE_SERVICE_TIER, _ANTHROPIC_RESPONSE_TIER)),
+        service_tier=_str(a.get(sc.OPENAI_RESPONSE_SERVICE_TIER)),
     )
     server_address = _str(a.get(sc.SERVER_ADDRESS))
     server_port = _int(a.get(sc.SERVER_PORT))
@@ -600,7 +694,7 @@ def _build(
             reset_tokens_s=_float(a.get(sc.RW_RATELIMIT_RESET_TOKENS)),
             retry_after_s=_float(a.get(sc.RW_RETRY_AFTER)),
         )
-        if sc.RW_API in a
+        if sc.RW_API in a and any(key in a for key in _RATE_LIMIT_KEYS)
         else _NO_RATE_LIMITS
     )
     return CallRecord(
