@@ -9,6 +9,7 @@ a key that keeps each provider/model stream on one routewatch collector.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,18 @@ def test_the_single_collector_and_the_scale_out_tier_share_everything_but_the_ro
         assert single["service"]["pipelines"][name] == scaled["service"]["pipelines"][name]
     assert single["receivers"] == scaled["receivers"]
     assert single["exporters"]["prometheus"] == scaled["exporters"]["prometheus"]
+
+
+def test_the_genai_filter_keeps_every_span_the_routewatch_collector_reads(config: dict[str, Any]) -> None:
+    """The filter drops a span only when it has none of the attributes routewatch's converter
+    recognises GenAI spans by, so nothing the collector would read is lost on the way."""
+    from routewatch.otlp.convert import GENAI_MARKERS
+
+    (condition,) = config["processors"]["filter/genai"]["traces"]["span"]
+    clauses = [clause.strip() for clause in condition.split(" and ")]
+    keys = set()
+    for clause in clauses:
+        match = re.fullmatch(r'attributes\["([^"]+)"\] == nil', clause)
+        assert match, f"expected only `attributes[...] == nil` clauses joined by `and`, got {clause!r}"
+        keys.add(match.group(1))
+    assert keys == set(GENAI_MARKERS)
