@@ -70,6 +70,7 @@ def test_health_lists_streams_with_state_baseline_current_and_open_alarms() -> N
     assert {a["signal"] for a in doc["open_alarms"]} >= {"latency"}
     assert doc["fleet"]["openai/gpt-4o-mini"]["state"] == "degraded"
     assert doc["last_event_id"] >= 2  # alarm + state events so far
+    assert doc["collector"] is None  # not inside a collector: no ingest figures, rather than zeros
 
 
 def test_alarms_lists_recent_alarms_newest_first_and_validates_limit() -> None:

@@ -106,6 +106,7 @@ def test_the_server_rendered_page_shows_streams_states_and_explanations(collecto
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in response.headers["content-security-policy"]
     check(Page(response.text))
+    assert "calls ingested" in response.text
 
 
 def test_chromium_sees_the_regression_after_the_script_refreshed_the_page(collector: Collector) -> None:

@@ -268,8 +268,9 @@ class HealthFeed:
     def __init__(
         self, monitor: DriftMonitor, fleet: Fleet, *, alarms: AlarmLog | None = None, hub: EventHub | None = None,
         max_streams: int = 500, heartbeat_s: float = 15.0, retry_ms: int = 2_000,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, ingest: Callable[[], Any] | None = None,
     ) -> None:  # fmt: skip
+        self.ingest = ingest
         self.monitor = monitor
         self.fleet = fleet
         self.alarms = alarms or AlarmLog()
@@ -316,7 +317,22 @@ class HealthFeed:
             "streams_truncated": truncated,
             "open_alarms": [alarm_json(a) for a in alarms_now],
             "fleet": {name: _health_json(h) for name, h in sorted(fleet.items())},
+            "collector": self._collector(),
         })  # fmt: skip
+
+    def _collector(self) -> dict[str, Any] | None:
+        """Ingest figures (None when not running inside a collector)."""
+        stats = self.ingest() if self.ingest is not None else None
+        if stats is None:
+            return None
+        return {
+            "spans_received": sum(getattr(stats, "spans_received", {}).values()),
+            "spans_accepted": getattr(stats, "spans_accepted", 0),
+            "spans_dropped": sum(getattr(stats, "spans_dropped", {}).values()),
+            "requests_rejected": sum(getattr(stats, "requests_rejected", {}).values()),
+            "queue_depth": getattr(stats, "queue_depth", 0),
+            "queue_capacity": getattr(stats, "queue_capacity", 0),
+        }
 
     def recent_alarms(self, limit: int = 100) -> dict[str, Any]:
         return {"alarms": [alarm_json(a) for a in self.alarms.recent(min(max(limit, 0), 1_000))]}

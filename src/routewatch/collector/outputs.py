@@ -103,7 +103,7 @@ class Outputs:
         self.alarms = AlarmLog()
         self.hub = EventHub(replay=cfg.sse_replay, max_subscribers=cfg.max_sse_clients)
         self.feed = HealthFeed(monitor, self.fleet, alarms=self.alarms, hub=self.hub, max_streams=cfg.max_feed_streams,
-                               heartbeat_s=cfg.sse_heartbeat_s, clock=clock)  # fmt: skip
+                               heartbeat_s=cfg.sse_heartbeat_s, clock=clock, ingest=ingest)  # fmt: skip
         self.tally = AlarmTally()
         self.sinks: list[Callable[[Alarm], Any]] = []
         if cfg.alertmanager_urls:

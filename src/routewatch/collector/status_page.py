@@ -129,6 +129,11 @@ def _summary(doc: dict[str, Any]) -> str:
         states[str(stream.get("state"))] = states.get(str(stream.get("state")), 0) + 1
     parts = [f"{len(doc.get('streams', []))} streams", f"{len(doc.get('open_alarms', []))} open alarms"]
     parts += [f"{n} {state}" for state, n in sorted(states.items()) if state != "healthy"]
+    ingest = doc.get("collector")
+    if isinstance(ingest, dict):
+        parts.append(f"{ingest.get('spans_accepted', 0)} calls ingested")
+        if ingest.get("spans_dropped"):
+            parts.append(f"{ingest['spans_dropped']} spans dropped")
     return " · ".join(parts)
 
 
@@ -234,6 +239,10 @@ _SCRIPT = r"""
     for (const s of doc.streams) states[s.state] = (states[s.state] || 0) + 1;
     const parts = [doc.streams.length + " streams", doc.open_alarms.length + " open alarms"];
     for (const k of Object.keys(states).sort()) if (k !== "healthy") parts.push(states[k] + " " + k);
+    if (doc.collector) {
+      parts.push(doc.collector.spans_accepted + " calls ingested");
+      if (doc.collector.spans_dropped) parts.push(doc.collector.spans_dropped + " spans dropped");
+    }
     document.getElementById("summary").textContent = parts.join(" \u00b7 ");
     document.getElementById("generated").textContent = when(doc.generated_at);
     const alarms = document.getElementById("alarms");
