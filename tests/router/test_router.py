@@ -259,3 +259,28 @@ async def test_arun_fails_over_with_the_async_sdk(sim: Simulator) -> None:
 
     reply = await router.arun(achat)
     assert reply.model == "model-b"
+
+
+def test_latency_strategy_learns_from_its_own_outcomes(sim: Simulator) -> None:
+    sim.set_scenario(Scenario(providers={"/a/v1": ProviderSettings(latency_s=0.08)}))
+    config = fleet(sim, strategy="latency", explore=0.0)
+    config["targets"] = config["targets"][:2]
+    router = Router(config, rng=random.Random(1), listen=False)
+    for _ in range(12):  # five warm-up calls each, then the faster one wins
+        router.run(chat)
+    sim.clear_requests()
+    for _ in range(5):
+        router.run(chat)
+    assert served_by(sim) == ["b"] * 5
+    assert router.status()["a"]["stats"]["p95_latency_s"] >= 0.08
+
+
+def test_package_exports_are_sorted_and_reachable_from_routewatch() -> None:
+    import routewatch
+    import routewatch.router as package
+
+    assert package.__all__ == sorted(package.__all__)
+    assert routewatch.Router is Router
+    assert routewatch.RouterConfig is package.RouterConfig
+    for name in package.__all__:
+        assert getattr(package, name) is not None

@@ -132,3 +132,13 @@ def test_a_missing_key_variable_fails_over_and_names_only_the_variable(sim: Simu
     reply = router.run(lambda client, model: client.chat.completions.create(model=model, messages=[]))
     assert reply.choices
     assert router.status()["a"]["stats"]["errors"] == 1
+
+
+def test_an_error_event_after_a_200_is_classified_by_its_body() -> None:
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    exc = anthropic.APIStatusError("overloaded", response=response(200), body=body)
+    failure = classify_error(exc)
+    assert (failure.failover, failure.error_type, failure.status_code) == (True, "overloaded_error", None)
+    invalid = anthropic.APIStatusError("bad", response=response(200), body={"error": {"type": "invalid_request_error"}})
+    assert classify_error(invalid).failover is False
+    assert classify_error(invalid, before_first_chunk=True).failover is True

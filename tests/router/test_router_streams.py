@@ -99,3 +99,28 @@ async def test_async_stream_failing_before_output_fails_over(sim: Simulator) -> 
     chunks = [chunk async for chunk in stream]
     assert {c.model for c in chunks} == {"model-b"}
     assert text_of(chunks)
+
+
+def test_anthropic_stream_failing_before_its_first_text_fails_over(sim: Simulator, monkeypatch: Any) -> None:
+    import anthropic
+
+    # Prefixes tell the two targets apart; message_start arrives, then an error event.
+    sim.set_scenario(Scenario(providers={"/a": ProviderSettings(faults={"error_after_200": 1.0},
+                                                                fault_after_chunks=0)}))  # fmt: skip
+    monkeypatch.setenv("SIM_ANTHROPIC_KEY", "sk-ant-test")
+    targets = [
+        {"name": name, "provider": "anthropic", "model": f"claude-{name}", "base_url": f"{sim.url}/{name}",
+         "api_key_env": "SIM_ANTHROPIC_KEY", "priority": i}
+        for i, name in enumerate(("a", "b"))
+    ]  # fmt: skip
+    router = Router({"targets": targets}, rng=random.Random(1), listen=False)
+
+    def stream(client: Any, model: str) -> Any:
+        assert isinstance(client, anthropic.Anthropic)
+        return client.messages.create(model=model, max_tokens=32, stream=True,
+                                      messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+
+    events = list(router.run(stream))
+    start = next(e for e in events if e.type == "message_start")
+    assert start.message.model == "claude-b"
+    assert any(e.type == "content_block_delta" for e in events)

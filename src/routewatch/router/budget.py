@@ -32,6 +32,16 @@ _SERVER_NAMES = frozenset({"InternalServerError", "OverloadedError", "ServiceUna
 _TARGET_STATUSES = frozenset({401, 402, 403, 404, 408, 409, 429})
 
 
+_OVERLOAD_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "server_error", "internal_error"})
+
+
+def _body_error_type(exc: BaseException) -> str | None:
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) and kind else None
+
+
 def is_failover_status(status: int) -> bool:
     return status >= 500 or status in _TARGET_STATUSES
 
@@ -91,8 +101,11 @@ def classify_error(exc: BaseException, *, before_first_chunk: bool = False) -> F
     provider-side failure (an error event after a 200, a cut connection) is still safe to fail over."""
     names = [cls.__name__ for cls in type(exc).__mro__]
     status = _status(exc)
-    if status is not None:
+    if status is not None and status >= 400:
         return Failure(is_failover_status(status), status, str(status), _retry_after(exc))
+    if status is not None:  # an error event after a 200 (Anthropic, OpenAI Responses): the body says what
+        kind = _body_error_type(exc) or names[0]
+        return Failure(before_first_chunk or kind in _OVERLOAD_TYPES, None, kind)
     if "ClientUnavailable" in names:  # the target's client cannot be built (key variable unset, SDK missing)
         return Failure(True, None, "client_unavailable")
     if any(marker in name for name in names for marker in _TIMEOUT_NAMES):
