@@ -194,14 +194,16 @@ def providers() -> dict[str, Any]:
     dash = dash.with_panel(ts("Request rate", "Finished provider calls per second, by provider and model.",
                               queries((rate_all, PM_LEGEND)), "reqps", stack=True))  # fmt: skip
     dash = dash.with_panel(ts(
-        "Error ratio", "Share of calls that failed (error.type set: HTTP status or the provider's error code).",
-        queries((f'sum by ({BY_PM}) (rate({calls}{{{SEL}, error_type!=""}}[{RATE}])) / {rate_all}', PM_LEGEND)),
+        "Error ratio", "Share of calls that failed (error.type set: HTTP status or the provider's error code); "
+        "0 when none did.",
+        queries((f'(sum by ({BY_PM}) (rate({calls}{{{SEL}, error_type!=""}}[{RATE}])) or 0 * {rate_all})'
+                 f" / {rate_all}", PM_LEGEND)),
         "percentunit",
     ))  # fmt: skip
     dash = dash.with_panel(ts(
         "Rate-limited ratio", "Share of calls refused for rate limits (429 and the providers' rate-limit codes).",
-        queries((f'sum by ({BY_PM}) (rate({calls}{{{SEL}, error_type=~"{RATE_LIMITED}"}}[{RATE}])) / {rate_all}',
-                 PM_LEGEND)),
+        queries((f'(sum by ({BY_PM}) (rate({calls}{{{SEL}, error_type=~"{RATE_LIMITED}"}}[{RATE}]))'
+                 f" or 0 * {rate_all}) / {rate_all}", PM_LEGEND)),
         "percentunit",
     ))  # fmt: skip
     dash = dash.with_panel(ts(
