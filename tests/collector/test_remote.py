@@ -165,7 +165,8 @@ def test_a_restarted_collector_keeps_its_open_alarms_so_routers_stay_demoted(tmp
         remote.close()
 
 
-def test_an_unreachable_or_refusing_collector_never_raises_and_stop_is_prompt(collector: Collector) -> None:
+def test_an_unreachable_or_refusing_collector_never_raises_and_stop_is_prompt(collector: Collector, caplog) -> None:
+    caplog.set_level("DEBUG", logger="routewatch")
     remote = RemoteHealth("http://127.0.0.1:9", ToyRouter(), min_backoff_s=0.05, max_backoff_s=0.1)
     started = time.perf_counter()
     remote.start()
@@ -176,6 +177,7 @@ def test_an_unreachable_or_refusing_collector_never_raises_and_stop_is_prompt(co
     with wrong:
         assert until(lambda: wrong.errors >= 2)
         assert not wrong.synced.is_set()
+    assert "HTTP 401" in caplog.text and "Bearer" not in caplog.text and "wrong" not in caplog.text
 
 
 def test_stop_interrupts_a_quiet_stream_at_once(collector: Collector) -> None:

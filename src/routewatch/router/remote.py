@@ -174,8 +174,9 @@ class RemoteHealth:
                 if self._session():
                     failures = 0
             except Exception as exc:  # every failure: log, count, back off; never raise
-                self.errors += 1
-                log.info("routewatch: health feed %s unavailable: %s", self.url.split("?")[0], _describe(exc))
+                if not self._stop.is_set():  # (stop() cutting the stream is no failure)
+                    self.errors += 1
+                    log.info("routewatch: health feed %s unavailable: %s", _safe(self.url), _describe(exc))
             finally:
                 self._socket = None
                 if self.connected.is_set():
@@ -281,6 +282,12 @@ class RemoteHealth:
 
 class _FeedError(Exception):
     pass
+
+
+def _safe(url: str) -> str:
+    """The URL without credentials or query (a token could be in either)."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None))
 
 
 def _describe(exc: BaseException) -> str:
