@@ -30,8 +30,11 @@ for every move. How it plugs in:
   routewatch's classifier gives the deployment's ``api_base`` (with the active ``instrument()``
   mapping), or the explicit ``targets`` mapping.
 
-Known limit: LiteLLM's synchronous selection (``Router.completion``) runs no filter callbacks, so
-there an ejected deployment is only weighted down to 1/1000 of its share instead of excluded.
+Known limits: LiteLLM's synchronous selection (``Router.completion``) runs no filter callbacks, so
+there an ejected deployment is only weighted down to 1/1000 of its share instead of excluded (its
+answers while PROBING still count as probe evidence). A probe is chosen before LiteLLM's later
+filters (pre-call context-window checks, tag routing); if one of those rules the probing deployment
+out for that request, that one request finds no deployment and LiteLLM's fallbacks apply.
 """
 
 from __future__ import annotations
