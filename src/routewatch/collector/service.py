@@ -59,6 +59,7 @@ class Collector:
         prices: PriceBook | None = None, meter_provider: Any = None, outputs: bool = True,
     ) -> None:  # fmt: skip
         self.config = cfg = config or CollectorConfig()
+        self.meter_provider = meter_provider
         self.monitor = monitor or DriftMonitor(cfg.monitor, meter_provider=meter_provider, sinks=[])
         if prices is None:
             overrides = load_price_overrides(cfg.price_overrides_file) if cfg.price_overrides_file else None
