@@ -45,9 +45,12 @@ _TOP_EXAMPLES = """examples:
   routewatch collector --config collector.yaml run the routewatch collector (OTLP in, alarms out)
 """
 
-_DEMO_EXAMPLES = """examples:
+_DEMO_EXAMPLES = """The run ends with one line per question (regression detected, provider demoted, traffic moved,
+provider restored: yes/no with the evidence) and exits 0 only when all four happened.
+
+examples:
   routewatch demo                              live view, about 60 s
-  routewatch demo --duration 20 --no-live      short run, plain summary (what CI runs)
+  routewatch demo --duration 90 --no-live      longer run, plain lines (CI, pipes, busy machines)
   routewatch demo --scenario errors            the regression is a burst of 5xx instead
   routewatch demo --otlp-endpoint http://127.0.0.1:4317   also export spans to a collector
 """
@@ -96,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_DEMO_EXAMPLES,
         formatter_class=raw,
     )
-    demo.add_argument("--duration", type=float, default=60.0, help="seconds the run takes (10-600, default 60)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help="seconds for the whole demo, start-up included (10-600, default 60; a busy machine may add a few)",
+    )
     demo.add_argument(
         "--scenario",
         default="latency-and-schema",
