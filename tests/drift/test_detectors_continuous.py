@@ -169,3 +169,12 @@ def test_memory_is_small() -> None:
 def test_bad_parameters_raise(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         LogScaleCUSUM(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_tail_alarm_dates_a_step_where_it_happened() -> None:
+    # after a short warm-up the tail test can cross first; its own restart (the warm-up's end) is no estimate
+    rng = random.Random(1)
+    xs = [0.2 * rng.lognormvariate(0.0, 0.2) * (2.0 if i >= 300 else 1.0) for i in range(600)]
+    v = verdicts(LogScaleCUSUM(warm_up=100), xs)[0]
+    assert v.kind == "alarm" and 300 < v.index < 320 and "tail" in v.detector
+    assert 290 <= v.change_index <= 302

@@ -45,6 +45,8 @@ def crossed(det: LogScaleCUSUM, n: int, tail: int) -> Verdict | None:
         return None
     if which == "tail" or which == "tail_down":
         stat, thr, c, events = tb.member(tail)
+        if which == "tail":
+            c, events = _tail_change_point(det, n, c, events)
         rate = events / max(n - c, 1)
         effect = det._sign * cohen_h(rate, tb.rate()[0])
         label = f"LogScaleCUSUM(tail={det.tail_quantile:g})"
@@ -91,6 +93,36 @@ def crossed(det: LogScaleCUSUM, n: int, tail: int) -> Verdict | None:
     det._phase = COOLDOWN
     det._due = n + max(det.cooldown, 1)
     return verdict
+
+
+def _tail_change_point(det: LogScaleCUSUM, n: int, c: int, events: int) -> tuple[int, int]:
+    """(update before the change, exceedances since) for a tail alarm.
+
+    The tail test's own restart dates the change too early when exceedances are rare (its statistic
+    seldom returns to zero: measured on a x2 latency step after a 100-value warm-up, the restart at
+    the end of warm-up). The shift tests' restarts, when recent enough to count exceedances in the
+    ring of recent values, are candidates too; the one with the highest fitted likelihood ratio of
+    an exceedance-rate step wins.
+    """
+    p0 = min(max(det._tail.rate()[0], 1e-9), 0.5)
+    best, pick = _step_llr(events, n - c, p0), (c, events)
+    for cj in (det._c1, det._c2):
+        m = n - cj
+        if cj <= c or not 0 < m <= det.window:
+            continue
+        ev = round(exceed_rate(det, recent(det, m), det._off) * m)
+        llr = _step_llr(ev, m, p0)
+        if llr > best:
+            best, pick = llr, (cj, ev)
+    return pick
+
+
+def _step_llr(events: int, m: int, p0: float) -> float:
+    """Log-likelihood ratio of a rate step to the fitted ``events / m`` (no smaller than ``p0``)."""
+    if m <= 0:
+        return -math.inf
+    p1 = min(max(events / m, p0), 1.0 - 1e-9)
+    return events * math.log(p1 / p0) + (m - events) * math.log((1.0 - p1) / (1.0 - p0))
 
 
 def resolve(det: LogScaleCUSUM, which: str, window: list[float]) -> None:
