@@ -146,7 +146,8 @@ class Tally:
     valid: int = 0
     latencies: list[float] = field(default_factory=list)
     cost_usd: float = 0.0
-    weights: list[tuple[float, float]] = field(default_factory=list)  # (time, weight of the watched provider)
+    weights: list[tuple[float, float]] = field(default_factory=list)  # (time, lowest weight of the degraded)
+    transitions: list[Any] = field(default_factory=list)  # routewatch arm: the health book's moves
 
     def attempt(self, provider: str, out: Outcome, now: float, onset: float, degraded: tuple[str, ...]) -> None:
         if now >= onset and provider in degraded:
@@ -182,6 +183,8 @@ class RouterArm:
                              clock=vt.clock, timer=vt.timer, rng=random.Random(11), listen=False)  # fmt: skip
         self.monitor: DriftMonitor | None = None
         self.attachment: Any = None
+        self.transitions: list[Any] = []
+        self.router.health.subscribe(self.transitions.append)
         if feedback:
             self.monitor = DriftMonitor(sinks=[])
             self.attachment = routewatch.attach(self.monitor, self.router, tick_interval_s=None)
@@ -299,8 +302,21 @@ def run_arm(arm_name: str, case: Case, duration: float, rps: float, onset: float
         if out is not None:
             tally.successes += 1
             tally.valid += int(not out.schema_invalid)
+    tally.transitions = list(getattr(arm, "transitions", []))
     arm.close()
     return tally
+
+
+def ramp_breakdown(t: Tally, case: Case) -> str:
+    """When, after recovery, the health book started the slow start and finished it."""
+    assert case.recover_at is not None
+    moves = [m for m in t.transitions if m.at >= case.recover_at and m.target in case.degraded]
+    ramp = next((m for m in moves if m.new.value == "ramping"), None)
+    if ramp is None:
+        return "no slow start began"
+    done = next((m for m in moves if m.at >= ramp.at and m.old.value == "ramping"), None)
+    ended = f"ramp ended after {done.at - ramp.at:.0f} s ({done.new.value})" if done else "ramp did not end"
+    return f"slow start began {ramp.at - case.recover_at:.0f} s after recovery ({ramp.reason[:40]}...); {ended}"
 
 
 def demote_time(weights: list[tuple[float, float]], onset: float) -> float | None:
@@ -383,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(f"{case.name}: routewatch flaps: {flaps(rw.weights, onset)}")
         if case.recover_at is not None:
             back = restore_time(rw.weights, case.recover_at)
-            verdicts.append(f"{case.name}: routewatch back at full weight {fmt(back)} after recovery "
-                            f"(slow start {RAMP_S:.0f} s of it)")  # fmt: skip
+            verdicts.append(f"{case.name}: routewatch back at full weight {fmt(back)} after recovery; "
+                            f"{ramp_breakdown(rw, case)}; promised ramp {RAMP_S:.0f} s")  # fmt: skip
         print()
     print("\n".join(verdicts))
     print(f"\nran in {time.perf_counter() - started:.0f} s (medians of per-request work: n/a; virtual time)")

@@ -284,3 +284,21 @@ def test_package_exports_are_sorted_and_reachable_from_routewatch() -> None:
     assert routewatch.RouterConfig is package.RouterConfig
     for name in package.__all__:
         assert getattr(package, name) is not None
+
+
+def test_failover_events_never_carry_keys(sim: Simulator, telemetry: Any) -> None:
+    import httpx
+
+    router = Router(fleet(sim), tracer_provider=telemetry.tracer_provider, rng=random.Random(1), listen=False)
+
+    def leaky(client: Any, model: str) -> Any:
+        if model == "model-a":  # a network error that quotes a URL with its key
+            raise httpx.ConnectError("cannot reach https://gw.example/v1?key=AIzaSyA-secret-key-material-123456")
+        return chat(client, model)
+
+    assert router.run(leaky).model == "model-b"
+    route = next(s for s in telemetry.spans() if s.name.startswith("routewatch.route"))
+    (event,) = [e for e in route.events if e.name == "routewatch.failover"]
+    assert "cannot reach https://gw.example/v1?key=[REDACTED]" in event.attributes["exception.message"]
+    text = json.dumps([dict(e.attributes or {}) for e in route.events]) + json.dumps(dict(route.attributes or {}))
+    assert "secret-key-material" not in text

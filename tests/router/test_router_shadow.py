@@ -101,3 +101,23 @@ def test_shadow_span_is_linked_to_the_routing_span(sim: Simulator, telemetry: An
     assert [link.context.span_id for link in shadow.links] == [route.context.span_id]
     assert shadow.attributes["routewatch.shadow.target"] == "candidate"
     assert shadow.attributes["routewatch.shadow.ok"] is True
+
+
+async def test_async_shadow_runs_as_a_background_task(sim: Simulator) -> None:
+    import asyncio
+
+    sim.set_scenario(Scenario(providers={"/candidate/v1": ProviderSettings(latency_s=0.3)}))
+    router = Router(config(sim), rng=random.Random(1), listen=False)
+
+    async def achat(client: Any, model: str) -> Any:
+        return await client.chat.completions.create(model=model, messages=MESSAGES)
+
+    reply = await router.arun(achat)
+    assert reply.model == "model-live"
+    assert router.shadows.in_flight == 1
+    for _ in range(250):  # bounded: up to 5 s
+        if router.shadows.recent:
+            break
+        await asyncio.sleep(0.02)
+    (comparison,) = router.shadows.recent
+    assert comparison.shadow_ok and comparison.shadow == "candidate"
