@@ -76,3 +76,23 @@ def test_module_runs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             process.wait(5)
     streams = json.loads(snapshot.read_text())["drift"]["streams"]
     assert streams[0]["n"] == 5
+
+
+def test_deployment_files_agree_with_the_defaults() -> None:
+    import yaml
+
+    folder = SAMPLE.parent
+    manifests = list(yaml.safe_load_all((folder / "kubernetes.yaml").read_text()))
+    config_map = next(m for m in manifests if m["kind"] == "ConfigMap")
+    config = CollectorConfig.model_validate(yaml.safe_load(config_map["data"]["collector.yaml"]))
+    assert (config.host, config.grpc_port, config.http_port) == ("0.0.0.0", 14317, 14318)
+    service = next(m for m in manifests if m["kind"] == "Service")
+    assert sorted(p["port"] for p in service["spec"]["ports"]) == [14317, 14318]
+    deployment = next(m for m in manifests if m["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert sorted(p["containerPort"] for p in container["ports"]) == [14317, 14318]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    unit = (folder / "routewatch-collector.service").read_text()
+    assert "routewatch collector" in unit and "--snapshot" in unit
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert "EXPOSE 14317 14318" in dockerfile

@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any
 
 from ..drift.monitor import DriftMonitor
+from ..drift.sinks import LogSink
 from ..pricing import PriceBook, load_price_overrides
 from ..records import CallRecord
 from .auth import BearerAuth, server_ssl_context
@@ -60,7 +61,8 @@ class Collector:
     ) -> None:  # fmt: skip
         self.config = cfg = config or CollectorConfig()
         self.meter_provider = meter_provider
-        self.monitor = monitor or DriftMonitor(cfg.monitor, meter_provider=meter_provider, sinks=[])
+        # Alarms are logged here; metrics, alerts and the health feed come from the output side.
+        self.monitor = monitor or DriftMonitor(cfg.monitor, meter_provider=meter_provider, sinks=[LogSink()])
         if prices is None:
             overrides = load_price_overrides(cfg.price_overrides_file) if cfg.price_overrides_file else None
             prices = PriceBook.from_env(overrides=overrides)
