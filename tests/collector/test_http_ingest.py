@@ -148,6 +148,24 @@ def test_tls(tmp_path) -> None:
         assert collector.flush(5) and collector.ingest_stats().spans_accepted == 2
 
 
+def test_mutual_tls_requires_a_client_certificate(tmp_path) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    (tmp_path / "client").mkdir()
+    client_cert, client_key = self_signed(tmp_path / "client")
+    with running(tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=client_cert) as collector:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        trusted.load_cert_chain(str(client_cert), str(client_key))
+        with httpx.Client(verify=trusted) as client:
+            ok = client.post(collector.http_url + "/v1/traces", content=export_request(1).SerializeToString(),
+                             headers=PROTOBUF)  # fmt: skip
+            assert ok.status_code == 200
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+            with pytest.raises(httpx.TransportError):
+                client.post(collector.http_url + "/v1/traces", content=b"", headers=PROTOBUF)
+
+
 def test_route_table_serves_registered_routes_streams_and_404_405() -> None:
     with running() as collector:
         stop_seen = threading.Event()
