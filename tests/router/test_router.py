@@ -302,3 +302,18 @@ def test_failover_events_never_carry_keys(sim: Simulator, telemetry: Any) -> Non
     assert "cannot reach https://gw.example/v1?key=[REDACTED]" in event.attributes["exception.message"]
     text = json.dumps([dict(e.attributes or {}) for e in route.events]) + json.dumps(dict(route.attributes or {}))
     assert "secret-key-material" not in text
+
+
+def test_a_failed_probe_never_costs_the_caller_an_attempt(sim: Simulator) -> None:
+    now = [1000.0]
+    config = fleet(sim, max_attempts=1)
+    config["health"] = {"consecutive_failures": 1, "base_ejection_s": 30, "probe_interval_s": 0}
+    router = Router(config, rng=random.Random(1), listen=False, clock=lambda: now[0])
+    faulty(sim, "a", faults={"http_503": 1.0}, retry_after_s=0)
+    with pytest.raises(openai.InternalServerError):
+        router.run(chat)  # one attempt allowed, and it failed: the caller sees the error
+    assert router.health.state("a") is TargetState.EJECTED
+    now[0] += 31
+    sim.clear_requests()
+    assert router.run(chat).model == "model-b"  # the probe to a failed; the request still got its one attempt
+    assert served_by(sim) == ["a", "b"]

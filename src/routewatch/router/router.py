@@ -99,6 +99,7 @@ class _Call:
     attempt: int = 0
     last_error: BaseException | None = None
     last_was_probe: bool = False
+    probes: int = 0  # probe attempts: the router's choice, so they count against no limit of the caller's
 
 
 def _groups(config: RouterConfig) -> dict[str, tuple[str, ...]]:
@@ -323,7 +324,7 @@ class Router:
 
     def _next(self, call: _Call, span: Span) -> Decision:
         """The next attempt's decision, or raise the last error when no further attempt is allowed."""
-        if call.attempt >= call.policy.max_attempts:
+        if call.attempt - call.probes >= call.policy.max_attempts:
             self._give_up(call, span, f"max_attempts {call.policy.max_attempts} reached")
         if call.attempt >= 1 and not call.last_was_probe and not self.retry_budget.try_retry():
             span.add_event("routewatch.retry_budget_exhausted", self.retry_budget.snapshot())
@@ -335,6 +336,7 @@ class Router:
             self._give_up(call, span, "no target left to try")
         call.tried.add(decision.chosen.name)  # type: ignore[union-attr]
         call.last_was_probe = decision.probe
+        call.probes += int(decision.probe)
         return decision
 
     def _give_up(self, call: _Call, span: Span, why: str) -> None:
