@@ -125,15 +125,30 @@ def _run(
         )
         routewatch.add_listener(tally.on_record)
         routing = make_routing(TARGETS, monitor, duration_s, seed, workload.clients, tracer_provider, meter_provider)
+
+        def story() -> list[str]:
+            """The four verdicts as they stand right now (the live view's summary panel)."""
+            now = Summary(scenario=scenario, regression=regression.description, regressed=regressed.name,
+                          router=routing.kind, duration_s=duration_s, injected_at_s=inject_at,
+                          recovered_at_s=recover_at, calls=0)  # fmt: skip
+            return summarise(now, tally, {n: st for n, (st, _, _) in routing.states().items()}).lines()[1:5]
+
         title = f"routewatch demo: {regressed.name} will regress ({regression.description}); router: {routing.kind}"
         view: Any = (
-            LiveView(tally, routing.states, title, duration_s, inject_at, recover_at)
+            LiveView(tally, routing.states, title, duration_s, inject_at, recover_at, story=story)
             if live
             else PlainView(tally, routing.states, out=sys.stderr if as_json else sys.stdout)
         )
         if not live:
             print(title, file=sys.stderr if as_json else sys.stdout, flush=True)
         _wire_events(tally, monitor, routing, view)
+        if hasattr(routing, "on_probe"):
+
+            def on_probe(target: str, ok: bool) -> None:
+                tally.probe_seen(target, ok)
+                view.on_event(tally.event("probe", target, "probe passed" if ok else "probe failed"))
+
+            routing.on_probe = on_probe
         stop = threading.Event()
         workers = [
             threading.Thread(

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from opentelemetry.sdk.trace import SpanProcessor
+
 from .scenarios import Target
 
 __all__ = ["BookRouting", "Routing", "Sent", "demo_policy", "make_routing"]
@@ -161,6 +163,9 @@ class RouterRouting:
         self.router = Router(config, clients=clients, tracer_provider=tracer_provider, meter_provider=meter_provider,
                              rng=random.Random(seed))  # fmt: skip
         self._by_client = {id(c): name for name, c in clients.items()}
+        self.on_probe: Callable[[str, bool], None] | None = None
+        if tracer_provider is not None and hasattr(tracer_provider, "add_span_processor"):
+            tracer_provider.add_span_processor(_ProbeWatch(self))
         self.attachment = attach(monitor, self.router, tick_interval_s=0.1)
         self._local = threading.local()
 
@@ -189,6 +194,20 @@ class RouterRouting:
     def close(self) -> None:
         self.attachment.detach()
         self.router.close()
+
+
+class _ProbeWatch(SpanProcessor):
+    """Reads the router's decision spans: a request the router sent as a probe says so in its span."""
+
+    def __init__(self, routing: RouterRouting) -> None:
+        self.routing = routing
+
+    def on_end(self, span: Any) -> None:
+        attributes = span.attributes or {}
+        target = attributes.get("routewatch.router.target")
+        callback = self.routing.on_probe
+        if callback is not None and attributes.get("routewatch.router.probe") and isinstance(target, str):
+            callback(target, span.status.is_ok)
 
 
 def make_routing(

@@ -41,6 +41,7 @@ class LiveView:
     def __init__(
         self, tally: Tally, states: Callable[[], dict[str, tuple[str, float, str]]], title: str,
         duration_s: float, inject_at_s: float, recover_at_s: float, console: Any = None,
+        story: Callable[[], list[str]] | None = None,
     ) -> None:  # fmt: skip
         from rich.console import Console
         from rich.live import Live
@@ -52,6 +53,7 @@ class LiveView:
         self.inject_at_s = inject_at_s
         self.recover_at_s = recover_at_s
         self.console = console or Console()
+        self.story = story
         self._live = Live(get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> LiveView:
@@ -105,7 +107,14 @@ class LiveView:
             lines.append(f"{event.kind:10s} ", style=_EVENT_STYLE.get(event.kind, ""))
             lines.append(f"{event.target:10s} {event.text}\n")
         events = Panel(lines or Text("waiting for the detectors' baselines...", style="dim"), title="events")
-        return Group(table, bar, events)
+        if self.story is None:
+            return Group(table, bar, events)
+        verdicts = Text(no_wrap=True, overflow="ellipsis")
+        for line in self.story():
+            question, _, answer = line.partition(": ")
+            verdicts.append(f"{question + ':':21s}", style="bold")
+            verdicts.append(answer + "\n", style="green" if answer.startswith("yes") else "dim")
+        return Group(table, bar, Panel(verdicts, title="so far"), events)
 
 
 class PlainView:
