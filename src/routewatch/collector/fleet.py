@@ -10,7 +10,6 @@ attached to this collector would do.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -19,11 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..drift.alarm import Alarm, StreamKey
+from ..drift.detectors.rates import BernoulliCUSUM
+from ..drift.detectors.registry import DETECTORS
 from ..drift.monitor import DriftMonitor
 from ..records import CallRecord
 from ..router.health import HealthBook, HealthPolicy, TargetHealth, Transition
 
-__all__ = ["Fleet", "RecentStats", "closes_alarm", "target_name"]
+__all__ = ["Fleet", "RecentStats", "closes_alarm", "is_rate", "target_name"]
+
+
+def is_rate(signal: str) -> bool:
+    """0/1 signals (error, refusal, ...): only their mean (the rate) means anything."""
+    entry = DETECTORS.get(signal)
+    return entry is not None and entry[0] is BernoulliCUSUM
 
 
 def target_name(provider: str, model: str) -> str:
@@ -51,18 +58,30 @@ class RecentStats:
         return {"n": self.n, "mean": self.mean, "p50": self.p50, "p95": self.p95}
 
 
-def _summary(values: deque[float]) -> RecentStats | None:
-    if not values:
+def _summary(values: list[float], binary: bool) -> RecentStats | None:
+    """Count, mean, p50 and p95 (linear interpolation); 0/1 signals without sorting."""
+    n = len(values)
+    if n == 0:
         return None
-    xs = sorted(values)
+    total = sum(values)
+    if binary:  # sorted, the values are n - k zeros then k ones
+        ones = round(total)
+
+        def at(i: int) -> float:
+            return 1.0 if i >= n - ones else 0.0
+    else:
+        xs = sorted(values)
+
+        def at(i: int) -> float:
+            return xs[i]
 
     def q(p: float) -> float:
-        pos = p * (len(xs) - 1)
+        pos = p * (n - 1)
         lo = int(pos)
-        hi = min(lo + 1, len(xs) - 1)
-        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+        hi = min(lo + 1, n - 1)
+        return at(lo) + (at(hi) - at(lo)) * (pos - lo)
 
-    return RecentStats(len(xs), math.fsum(xs) / len(xs), q(0.5), q(0.95))
+    return RecentStats(n, total / n, q(0.5), q(0.95))
 
 
 class _StreamView:
@@ -141,8 +160,10 @@ class Fleet:
         """Per signal, the summary of its last `window` values in this stream."""
         with self._lock:
             view = self._streams.get(key)
-            rings = {s: deque(v) for s, v in view.values.items()} if view is not None else {}
-        return {signal: stats for signal, ring in rings.items() if (stats := _summary(ring)) is not None}
+            rings = {s: list(v) for s, v in view.values.items()} if view is not None else {}
+        return {
+            signal: stats for signal, ring in rings.items() if (stats := _summary(ring, is_rate(signal))) is not None
+        }
 
     def counts(self) -> dict[StreamKey, tuple[int, int]]:
         """(calls, errors) per stream since the collector started (or the stream was last evicted)."""

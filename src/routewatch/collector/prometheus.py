@@ -25,12 +25,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..drift.alarm import Alarm, StreamKey
-from ..drift.detectors.rates import BernoulliCUSUM
-from ..drift.detectors.registry import DETECTORS
 from ..drift.monitor import DriftMonitor
 from ..router.health import TargetState
 from .feed import AlarmLog, alarm_kind, baseline_of
-from .fleet import Fleet
+from .fleet import Fleet, is_rate
 
 __all__ = ["AlarmTally", "CollectorMetrics", "IngestCounters", "is_rate", "render"]
 
@@ -263,12 +261,6 @@ class CollectorMetrics(Collector):
             if k.get("extra"):
                 continue  # split by a dimension: no per-signal series without a label for it
             yield StreamKey(k["provider"], k["model"], k.get("operation", "chat")), entry
-
-
-def is_rate(signal: str) -> bool:
-    """0/1 signals (error, refusal, ...): only their mean (the rate) means anything."""
-    entry = DETECTORS.get(signal)
-    return entry is not None and entry[0] is BernoulliCUSUM
 
 
 def _baseline_values(base: dict[str, Any] | None) -> Iterator[tuple[str, float]]:
