@@ -89,7 +89,9 @@ def summarise(summary: Summary, tally: Tally, states: dict[str, str]) -> Summary
     r = summary.regressed
     events = list(tally.events)
     mine = [e for e in events if e.target == r]
-    alarm = next((e for e in mine if e.kind == "alarm" and e.at >= summary.injected_at_s), None)
+    alarms = [e for e in mine if e.kind == "alarm" and e.at >= summary.injected_at_s]
+    # an alarm the monitor itself marked as a traffic shift is not the provider's regression
+    alarm = next((e for e in alarms if "traffic shift" not in e.text), None)
     if alarm is not None:
         signal, _, explanation = alarm.text.partition(": ")
         stream = next((t for t in tally.targets if t.name == r), None)
