@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         default="latency-and-schema",
         help="the regression: latency-and-schema (default), latency, schema, errors",
     )
-    demo.add_argument("--provider", default=None, help="which provider regresses (default: the first one)")
+    demo.add_argument("--provider", default=None, help="which provider regresses: openai (default), anthropic, mistral")
     demo.add_argument("--otlp-endpoint", default=None, help="also export spans over OTLP/gRPC to this endpoint")
     demo.add_argument(
         "--traces", type=Path, default=Path("routewatch-demo-traces.jsonl"), help="local OTLP-JSON trace file"
@@ -165,7 +165,11 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     if not 10 <= args.duration <= 600:
         raise UserError("routewatch demo: --duration must be between 10 and 600 seconds")
-    from .demo import SCENARIOS, run_demo
+    from .demo import SCENARIOS, TARGETS, run_demo
+
+    names = [t.name for t in TARGETS]
+    if args.provider is not None and args.provider not in names:
+        raise UserError(f"routewatch demo: unknown --provider {args.provider!r}; choose from {', '.join(names)}")
 
     if args.scenario not in SCENARIOS:
         raise UserError(f"routewatch demo: unknown --scenario {args.scenario!r}; choose from {', '.join(SCENARIOS)}")

@@ -41,6 +41,7 @@ def test_no_command_prints_help_and_fails(run) -> None:
         (["demo", "--duration", "abc"], "invalid float value: 'abc'"),
         (["demo", "--duration", "3"], "--duration must be between 10 and 600 seconds"),
         (["demo", "--scenario", "nope"], "unknown --scenario 'nope'"),
+        (["demo", "--provider", "acme"], "unknown --provider 'acme'"),
         (["check", "--kind", "router"], "the following arguments are required: CONFIG"),
     ],
 )
