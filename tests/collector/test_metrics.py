@@ -161,3 +161,18 @@ def test_a_real_collector_serves_it_over_http_with_the_token() -> None:
             lint = subprocess.run([promtool, "check", "metrics"], input=response.text, capture_output=True,
                                   text=True, timeout=30, check=False)  # fmt: skip
             assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_alarm_tally_folds_new_label_sets_past_its_cap() -> None:
+    from datetime import datetime, timezone
+
+    from routewatch.collector.prometheus import AlarmTally
+    from routewatch.drift import Alarm
+
+    tally = AlarmTally(max_series=2)
+    for model in ("a", "b", "c", "d"):
+        tally(Alarm(stream_key={"provider": "p", "model": model, "operation": "chat", "extra": {}}, signal="error",
+                    direction="up", detector="d", detected_at=datetime.now(timezone.utc), explanation="x"))  # fmt: skip
+    counts = tally.counts()
+    assert len(counts) == 3 and sum(counts.values()) == 4
+    assert counts[("_other", "_other", "chat", "error", "up", "alarm", "warning")] == 2

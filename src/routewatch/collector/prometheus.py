@@ -67,7 +67,7 @@ class AlarmTally:
                                alarm_kind(alarm), alarm.severity)  # fmt: skip
         with self._lock:
             if labels not in self._counts and len(self._counts) >= self.max_series:
-                labels = (_OTHER, _OTHER, *labels[2:])  # type: ignore[assignment]
+                labels = (_OTHER, _OTHER, *labels[2:])
             self._counts[labels] = self._counts.get(labels, 0) + 1
 
     def counts(self) -> dict[AlarmLabels, int]:
