@@ -213,3 +213,22 @@ def test_sse_parsing_follows_the_event_stream_format() -> None:
              "data: no event name", "", "id: 4", "event: state", "", "event:snapshot", "data:{}", ""]  # fmt: skip
     events = [(e, d, i) for e, d, i, _ in parse_sse(lines) if e != "retry"]
     assert events == [("alarm", '{"a":\n1}', "3"), ("message", "no event name", "3"), ("snapshot", "{}", "4")]
+
+
+def test_routewatch_router_follows_the_collector(collector: Collector) -> None:
+    from routewatch import Router
+
+    router = Router({
+        "name": "checkout",
+        "targets": [{"name": "primary", "provider": "openai", "model": "gpt-4o-mini"},
+                    {"name": "backup", "provider": "anthropic", "model": "claude-x", "priority": 1}],
+        "health": {"min_dwell_s": 0, "ramp_s": 0},
+    }, listen=False)  # fmt: skip
+    with RemoteHealth(collector.http_url, router, token=TOKEN) as remote:
+        assert remote.wait_synced(5)
+        inject_regression(collector)
+        assert until(lambda: router.status()["primary"]["state"] == "degraded")
+        row = router.status()["primary"]
+        assert row["effective_weight"] < row["configured_weight"]
+        assert "p95 latency of openai/gpt-4o-mini rose" in row["reason"]
+        assert router.status()["backup"]["state"] == "healthy"
