@@ -67,6 +67,17 @@ def test_no_move_no_restore_means_fail() -> None:
     assert s.lines()[-1] == "result: FAIL"
 
 
+def test_a_provider_already_degraded_by_noise_is_demoted_further() -> None:
+    events = [
+        (4.0, "transition", "openai", "healthy -> degraded: a noise alarm"),
+        (11.0, "alarm", "openai", "schema_invalid: invalid structured-output rate rose"),
+        (11.0, "transition", "openai", "degraded -> ejected: invalid structured-output rate rose"),
+    ]
+    s = summarise(_summary(), _tally(events, []), {"openai": "ejected"})
+    assert s.detected and s.demoted
+    assert s.demotion is not None and (s.demotion["old"], s.demotion["new"]) == ("degraded", "ejected")
+
+
 def test_an_alarm_before_the_injection_is_not_a_detection() -> None:
     early = [(5.0, "alarm", "openai", "latency: noise"), (5.0, "transition", "openai", "healthy -> degraded: noise")]
     s = summarise(_summary(), _tally(early, []), {"openai": "degraded"})

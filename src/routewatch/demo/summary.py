@@ -104,7 +104,9 @@ def summarise(summary: Summary, tally: Tally, states: dict[str, str]) -> Summary
             "explanation": explanation,
         }
     moves = [e for e in mine if e.kind == "transition" and e.at >= summary.injected_at_s]
-    demotion = next((e for e in moves if _old_new(e)[0] == _HEALTHY), None)
+    # demoted: moved into a worse state after the injection (from healthy, or further down when a
+    # noise alarm before the injection had already cost it some weight)
+    demotion = next((e for e in moves if _worse(*_old_new(e)[:2])), None)
     if demotion is not None:
         old, new, reason = _old_new(demotion)
         summary.demoted = True
@@ -138,6 +140,13 @@ def summarise(summary: Summary, tally: Tally, states: dict[str, str]) -> Summary
     ]
     summary.final_states = dict(states)
     return summary
+
+
+_RANK = {"healthy": 0, "ramping": 1, "degraded": 2, "probing": 3, "ejected": 4}
+
+
+def _worse(old: str, new: str) -> bool:
+    return _RANK.get(new, 0) > _RANK.get(old, 0) and new in ("degraded", "ejected")
 
 
 def _old_new(event: Event) -> tuple[str, str, str]:
