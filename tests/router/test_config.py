@@ -243,3 +243,9 @@ def test_the_watch_thread_picks_up_changes(tmp_path: Path) -> None:
         time.sleep(0.02)
     assert router.name == "renamed"
     router.close()
+
+
+def test_bad_items_are_not_also_reported_as_a_short_list() -> None:
+    data = base()
+    data["targets"] = [data["targets"][0] | {"weight": -1}]
+    assert problems(data) == ("targets[0] (primary).weight: Input should be greater than or equal to 0",)

@@ -287,8 +287,11 @@ def _location(loc: tuple[int | str, ...], data: Any) -> str:
 
 def _problems(error: ValidationError, data: Any) -> tuple[str, ...]:
     out = []
-    for item in error.errors(include_input=False, include_url=False):
+    items = error.errors(include_input=False, include_url=False)
+    for item in items:
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if item["type"] == "too_short" and any(len(o["loc"]) > len(loc) and o["loc"][: len(loc)] == loc for o in items):
+            continue  # the list is short only because its bad items were dropped: those are the errors
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
