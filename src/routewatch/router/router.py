@@ -35,7 +35,7 @@ from ..tags import tags
 from ..version import __version__
 from .budget import Failure, RetryBudget, classify_error
 from .clients import ClientCache, ClientUnavailable
-from .config import RouterConfig, Target, TaskPolicy, as_config, load_config
+from .config import RouterConfig, Target, TaskPolicy, as_config
 from .decisions import Decision, annotate, failover_event
 from .health import HealthBook, HealthPolicy, TargetState
 from .policies import Candidate, expected_cost, select
@@ -43,6 +43,7 @@ from .shadow import Comparator, Comparison, ShadowLedger, compare_results
 from .stats import StatsBook, bucket_of
 from .streams import AsyncPeekedStream, PeekedStream, apeek, is_async_stream, is_stream, peek
 from .tasks import TaskClassifier, estimate_prompt_tokens
+from .watch import ConfigWatcher
 
 __all__ = ["Choice", "ConfigWatcher", "NoTargetAvailable", "Router"]
 
@@ -629,59 +630,3 @@ def _quality_failed(record: CallRecord) -> bool | None:
 
     verdicts = quality_verdicts(record)
     return any(v == 1 for v in verdicts.values()) if verdicts else None
-
-
-class ConfigWatcher:
-    """Polls a config file's modification time; loads and applies it when it changes."""
-
-    def __init__(self, router: Router, path: str, interval_s: float) -> None:
-        if interval_s <= 0:
-            raise ValueError("interval_s must be > 0")
-        self.path, self.interval_s = path, interval_s
-        self._router = weakref.ref(router)
-        self._stop = threading.Event()
-        self._seen = self._stamp()
-        self.reloads = 0
-        self.errors = 0
-        self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="routewatch-router-config", daemon=True)
-        self._thread.start()
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            info = os.stat(self.path)
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def check(self) -> bool:
-        """Reload now if the file changed; True when a new config was applied."""
-        stamp = self._stamp()
-        if stamp is None or stamp == self._seen:
-            return False
-        self._seen = stamp
-        router = self._router()
-        if router is None:
-            self._stop.set()
-            return False
-        try:
-            router.update(load_config(self.path))
-        except Exception as exc:
-            self.errors += 1
-            self.last_error = str(exc)
-            log.warning("routewatch router: ignoring the new config (keeping the current one): %s", exc)
-            return False
-        self.reloads += 1
-        return True
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.check()
-            except Exception:
-                log.warning("routewatch router: config watcher error", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
