@@ -70,7 +70,7 @@ def test_a_failing_shadow_never_affects_the_caller(sim: Simulator) -> None:
 
 
 def test_shadow_concurrency_is_bounded(sim: Simulator) -> None:
-    sim.set_scenario(Scenario(providers={"/candidate/v1": ProviderSettings(latency_s=0.5)}))
+    sim.set_scenario(Scenario(providers={"/candidate/v1": ProviderSettings(latency_s=2.0)}))
     router = Router(config(sim), rng=random.Random(1), listen=False)
     for _ in range(5):
         router.run(chat)
@@ -85,7 +85,8 @@ def test_sample_rate_selects_a_share_of_requests(sim: Simulator) -> None:
     for _ in range(40):
         router.run(chat)
     wait_for(lambda: router.shadows.in_flight == 0)
-    assert 3 <= len(router.shadows.recent) <= 18
+    sampled = len(router.shadows.recent) + router.shadows.skipped_busy  # busy slots skip, timing-dependent
+    assert 3 <= sampled <= 18
 
 
 def test_shadow_span_is_linked_to_the_routing_span(sim: Simulator, telemetry: Any) -> None:
