@@ -163,3 +163,25 @@ def test_router_skips_ejected_targets_and_explains() -> None:
     assert {c.target for c in choices} == {"b", "c"}
     (skip,) = choices[0].decision.skipped
     assert skip[0] == "a" and skip[1].startswith("ejected: 5 consecutive 503s")
+
+
+def test_cost_strategy_prices_targets_from_the_genai_prices_table() -> None:
+    targets = [
+        {"name": "big", "provider": "openai", "model": "gpt-4o", "base_url": "http://127.0.0.1:9/v1"},
+        {"name": "small", "provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"},
+        {"name": "own", "provider": "vllm", "model": "local-model", "base_url": "http://127.0.0.1:9/v1",
+         "prices": {"input_per_mtok": 5.0, "output_per_mtok": 20.0}},
+    ]  # fmt: skip
+    config = {"targets": targets, "tasks": {"default": {"strategy": "cost", "explore": 0.0}}}
+    choice = Router(config, rng=random.Random(1), listen=False).choose()
+    assert choice.target == "small"
+    scores = {c.name: c.score for c in choice.decision.candidates}
+    assert scores["small"] < scores["big"]
+    assert scores["own"] == pytest.approx((1_000 * 5.0 + 250 * 20.0) / 1e6)
+
+
+def test_async_choice_hands_out_an_async_client() -> None:
+    import openai
+
+    choice = router(strategy="weighted").choose(asynchronous=True)
+    assert isinstance(choice.client, openai.AsyncOpenAI)
