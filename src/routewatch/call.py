@@ -83,20 +83,11 @@ class Call:
         #: The chunk last handed to the app, set before it is, in case the app stops right there.
         self.pending: tuple[bytes, float] | None = None
         self._headers: Any = None
-        self._mode = -1  # decided from the headers by the first digest
-        self._framer: SSEFramer | NDJSONFramer | None = None
-        self._stream_parser: StreamParser | None = None
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._first_out: float | None = None
-        self._last_out = 0.0
-        self._intervals: list[float] = []
-        self._decoder: Decoder | None = None
-        self._undecodable = False
+        self._mode = -1  # the digest state below is set up by the first digest, off the app's thread
         self._finished = False
         self._lock = threading.Lock()
-        self._digest_lock = threading.Lock()
-        self._spilled: deque[RawChunks] = deque()
+        self._digest_lock: threading.Lock | None = None  # these two are made by the first spill
+        self._spilled: deque[RawChunks] | None = None
 
     # --- app thread ---------------------------------------------------------------------------------
     def defer_request(self, body: bytes, path: str, query: bytes, model: str | None) -> None:
@@ -113,6 +104,8 @@ class Call:
         batch = self.raw
         self.raw = []
         self.pending = None
+        if self._spilled is None:
+            self._digest_lock, self._spilled = threading.Lock(), deque()
         self._spilled.append(batch)
         self._inst.bus.complete(self._drain)
         return self.raw
@@ -128,7 +121,7 @@ class Call:
         return facts
 
     def _drain(self) -> None:
-        with self._digest_lock:
+        with self._digest_lock:  # type: ignore[union-attr]  # made before the first spill
             self._drain_locked()
 
     def _drain_locked(self) -> None:
@@ -139,6 +132,15 @@ class Call:
     def _setup(self) -> None:
         """Decide how to read the body: framed events for 2xx streams, else buffered JSON."""
         self._mode = _BODY
+        self._framer: SSEFramer | NDJSONFramer | None = None
+        self._stream_parser: StreamParser | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._first_out: float | None = None
+        self._last_out = 0.0
+        self._intervals: list[float] = []
+        self._decoder: Decoder | None = None
+        self._undecodable = False
         headers = self._headers
         if headers is None:
             return
@@ -222,10 +224,14 @@ class Call:
 
     def _complete(self, how: str, exc: BaseException | None, end: float) -> CallRecord | None:
         try:
-            with self._digest_lock:
-                self._drain_locked()
-                batch, self.raw = self.raw, []
-                self._digest(batch)
+            lock = self._digest_lock
+            if lock is None:  # nothing was spilled: no other thread digests this call
+                self._digest(self.raw)
+            else:
+                with lock:
+                    self._drain_locked()
+                    self._digest(self.raw)
+            self.raw = []
             record = self._record(how, exc, end)
             self._close_span(record, exc, end)
             return record
