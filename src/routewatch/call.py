@@ -116,8 +116,9 @@ class Call:
         """What the request body says, parsed on first use."""
         facts = self._facts
         if facts is None:
-            body, path, query, _ = self._request or (b"", "", b"", None)
+            body, path, query, model = self._request or (b"", "", b"", None)
             facts = self._facts = self.parser.parse_request(body, path, query.decode("ascii", "replace"))
+            self._request = (b"", path, query, model)  # the body is not needed again
         return facts
 
     def _drain(self) -> None:
@@ -231,7 +232,7 @@ class Call:
                 with lock:
                     self._drain_locked()
                     self._digest(self.raw)
-            self.raw = []
+            self.raw, self.pending = [], None
             record = self._record(how, exc, end)
             self._close_span(record, exc, end)
             return record
