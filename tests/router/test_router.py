@@ -317,3 +317,13 @@ def test_a_failed_probe_never_costs_the_caller_an_attempt(sim: Simulator) -> Non
     sim.clear_requests()
     assert router.run(chat).model == "model-b"  # the probe to a failed; the request still got its one attempt
     assert served_by(sim) == ["a", "b"]
+
+
+def test_run_refuses_an_async_function_with_a_pointer_to_arun(sim: Simulator) -> None:
+    router = Router(fleet(sim), rng=random.Random(1), listen=False)
+
+    async def achat(client: Any, model: str) -> Any:
+        return None
+
+    with pytest.raises(TypeError, match="arun"):
+        router.run(achat)

@@ -16,6 +16,7 @@ considered, skipped, and chosen.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import random
@@ -451,6 +452,9 @@ class Router:
                     started = self._timer()  # latency of the call, not of building its client
                     with self._call_tags(call.task, target.name):
                         result = fn(client, target.model)
+                        if inspect.iscoroutine(result):
+                            result.close()
+                            raise TypeError("fn returned a coroutine: use `await router.arun(afn)` for async calls")
                         if is_stream(result):
                             peeking = True
                             iterator, buffered, ended = peek(result)
