@@ -42,7 +42,7 @@ def demo_monitor_config() -> Any:
     # scheduling hiccups are small, correlated shifts that a production budget would flag.
     continuous = {"warm_up": 100, "cooldown": 15, "halflife": 300.0, "window": 16, "shifts": (1.5, 3.0),
                   "tail_ratio": 10.0, "persistence": 3}  # fmt: skip
-    rates = {"warm_up": 50, "cooldown": 30, "block": 10, "memory": 2000, "recovery_ratio": 0.3}
+    rates = {"warm_up": 50, "cooldown": 20, "block": 10, "memory": 2000, "recovery_ratio": 0.3, "prior_n": 30.0}
     return MonitorConfig(
         signals=("latency", "error", "server_error", "schema_invalid"),
         false_alarms_per_100k=5.0,
@@ -110,7 +110,7 @@ def _run(
     # never less than most of it: on a busy machine the demo takes longer rather than skimp on calls.
     spent = time.monotonic() - started
     duration_s = round(max(_MIN_SHARE * total_s, total_s - spent - _TEARDOWN_S), 1)
-    inject_at, recover_at = round(duration_s * 0.2, 1), round(duration_s * 0.45, 1)
+    inject_at, recover_at = round(duration_s * 0.2, 1), round(duration_s * 0.5, 1)
     scenario_json = build_scenario(regressed, regression, inject_at, recover_at, seed).model_dump_json(
         exclude_unset=True
     )
@@ -166,7 +166,9 @@ def _run(
             for w in workers:
                 w.join(timeout=15)
             routewatch.flush()
-            states = {n: s for n, (s, _, _) in routing.states().items()}
+            ledger = routing.states()
+            states = {n: s for n, (s, _, _) in ledger.items()}
+            still = ledger.get(regressed.name, ("", 0.0, ""))[2]
             routing.close()
             routewatch.remove_listener(tally.on_record)
             routewatch.uninstrument()
@@ -178,6 +180,7 @@ def _run(
         duration_s=duration_s, injected_at_s=inject_at, recovered_at_s=recover_at,
         calls=sum(tally.row(t.name).calls for t in TARGETS), cost_usd=cost, traces_file=traces_file,
     )  # fmt: skip
+    summary.final_reason = still
     return summarise(summary, tally, states)
 
 

@@ -38,6 +38,7 @@ class Summary:
     other_alarms: list[str] = field(default_factory=list)
     final_states: dict[str, str] = field(default_factory=dict)
     cost_usd: float = 0.0
+    final_reason: str = ""
     traces_file: str | None = None
 
     @property
@@ -68,7 +69,9 @@ class Summary:
         parts = ", ".join(f"{s[p].get(r, 0.0) * 100:.0f} % {p}" for p in ("before", "during", "after") if p in s)
         out.append(f"traffic moved: {'yes' if self.traffic_moved else 'no'} ({r}'s share of requests: {parts})")
         x = self.restoration
-        restored = f"no (final state {self.final_states.get(r, '?')})"
+        restored = f"no (final state {self.final_states.get(r, '?')}" + (
+            f": {self.final_reason})" if self.final_reason else ")"
+        )
         if self.restored and x:
             restored = (
                 f"yes ({r} healthy again at {x['at']:.1f} s, {x['at'] - self.recovered_at_s:.1f} s after the "
