@@ -40,7 +40,7 @@ def demo_monitor_config() -> Any:
 
     # Big moves only on latency: the demo's app shares two cores with the simulator, and its own
     # scheduling hiccups are small, correlated shifts that a production budget would flag.
-    continuous = {"warm_up": 100, "cooldown": 15, "halflife": 300.0, "window": 16, "shifts": (1.5, 3.0),
+    continuous = {"warm_up": 100, "cooldown": 15, "halflife": 300.0, "window": 16, "shifts": (2.0, 4.0),
                   "tail_ratio": 10.0, "persistence": 3}  # fmt: skip
     rates = {"warm_up": 50, "cooldown": 20, "block": 10, "memory": 2000, "recovery_ratio": 0.3, "prior_n": 30.0}
     return MonitorConfig(
