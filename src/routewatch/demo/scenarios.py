@@ -33,17 +33,17 @@ _COMMON: dict[str, Any] = {"jitter_sigma": 0.25, "output_tokens": 18, "tool_call
 TARGETS: tuple[Target, ...] = (
     Target(
         "openai", "openai", "gpt-4o-mini", "openai", "/v1/chat/completions", "/v1",
-        ProviderSettings(latency_s=0.150, ttft_s=0.090, per_token_s=0.0040, faults={"schema_violation": 0.004},
+        ProviderSettings(latency_s=0.150, ttft_s=0.090, per_token_s=0.0040,
                          **_COMMON),
     ),
     Target(
         "anthropic", "anthropic", "claude-haiku-4-5", "anthropic", "/v1/messages", "",
-        ProviderSettings(latency_s=0.180, ttft_s=0.110, per_token_s=0.0035, faults={"schema_violation": 0.004},
+        ProviderSettings(latency_s=0.180, ttft_s=0.110, per_token_s=0.0035,
                          **_COMMON),
     ),
     Target(
         "mistral", "mistral_ai", "mistral-small-latest", "openai", "/mistral/v1/chat/completions", "/mistral/v1",
-        ProviderSettings(latency_s=0.130, ttft_s=0.075, per_token_s=0.0045, faults={"schema_violation": 0.004},
+        ProviderSettings(latency_s=0.130, ttft_s=0.075, per_token_s=0.0045,
                          **_COMMON),
     ),
 )  # fmt: skip
