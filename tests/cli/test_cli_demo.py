@@ -88,8 +88,8 @@ def test_the_demo_run_detects_demotes_moves_traffic_and_restores(tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     traces = tmp_path / "traces.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "routewatch.cli", "demo", "--duration", "50", "--json", "--traces", str(traces)],
-        capture_output=True, text=True, timeout=150, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "routewatch.cli", "demo", "--duration", "60", "--json", "--traces", str(traces)],
+        capture_output=True, text=True, timeout=200, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert "Traceback" not in done.stderr
     summary = json.loads(done.stdout)
