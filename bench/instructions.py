@@ -137,6 +137,8 @@ def main() -> None:
         (c, k): (counts[(c, k, args.long)][1] - counts[(c, k, args.short)][1]) / extra for c in configs for k in kinds
     }
     print(f"instructions per openai SDK chat call (callgrind; {extra} calls; {time.monotonic() - started:.0f} s)")
+    for c, k in per_call:
+        print(f"absolute {c}/{k}: {per_call[(c, k)]:,.0f} all threads, {on_main[(c, k)]:,.0f} app thread")
     print("all threads, and on the app's own thread (what delays the caller)\n")
     print(f"{'config':14s}" + "".join(f" {k + ' total':>13s} {'added':>9s} {'on app thread':>14s}" for k in kinds))
     for config in configs:
