@@ -41,6 +41,7 @@ def internal_errors_total() -> int:
     """routewatch's own failures in this process, over every `instrument()` (a monotonic count)."""
     return _internal_errors_total
 
+
 _SUPPRESS_KEYS = ("suppress_instrumentation", "suppress_http_instrumentation")
 
 
