@@ -19,6 +19,7 @@ same request capped by `max_tokens` to ~5 chunks). The per-chunk cost is the dif
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import shutil
 import subprocess
@@ -41,7 +42,7 @@ _REFS = re.compile(r"Collected\s*:\s*(\d+)")
 _SUMMARY = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
 
-def _worker(config: str, base_url: str, calls: int, kind: str) -> None:
+def _worker(config: str, base_url: str, calls: int, kind: str, collect: bool = True) -> None:
     ov._providers()
     if config != "bare":
         enable, _ = ov._switch(config)
@@ -49,6 +50,11 @@ def _worker(config: str, base_url: str, calls: int, kind: str) -> None:
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    if not collect:
+        # Garbage collections run on whichever thread crosses the allocation threshold, so with a
+        # worker thread they move between threads and runs; off, the counts are the work itself.
+        gc.collect()
+        gc.disable()
     for _ in range(calls):
         if kind == "plain":
             client.chat.completions.create(model="gpt-4o-mini", messages=ov.MESSAGES)
@@ -79,13 +85,13 @@ def _chunks(base_url: str) -> dict[str, int]:
     return {kind: _stream(client, kind) for kind in ("stream", "stream5")}
 
 
-def _count(config: str, base_url: str, calls: int, kind: str) -> tuple[int, int]:
+def _count(config: str, base_url: str, calls: int, kind: str, collect: bool = True) -> tuple[int, int]:
     """(instructions in all threads, instructions on the app's main thread)."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={tmp}/out",
             sys.executable, __file__, "--worker", config, "--base-url", base_url,
-            "--calls", str(calls), "--kinds", kind,
+            "--calls", str(calls), "--kinds", kind, *(() if collect else ("--no-gc",)),
         ]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
         match = _REFS.search(out.stderr)
@@ -104,12 +110,13 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=22)
+    parser.add_argument("--no-gc", action="store_true", help="count with the garbage collector off")
     parser.add_argument("--worker")
     parser.add_argument("--base-url")
     parser.add_argument("--calls", type=int)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.base_url, args.calls, args.kinds)
+        _worker(args.worker, args.base_url, args.calls, args.kinds, collect=not args.no_gc)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
@@ -125,7 +132,8 @@ def main() -> None:
         jobs = [(c, k, n) for c in configs for k in kinds for n in (args.short, args.long)]
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            counts = dict(zip(jobs, pool.map(lambda j: _count(j[0], base_url, j[2], j[1]), jobs), strict=True))
+            runs = pool.map(lambda j: _count(j[0], base_url, j[2], j[1], not args.no_gc), jobs)
+            counts = dict(zip(jobs, runs, strict=True))
     finally:
         sim.terminate()
         sim.wait(timeout=10)
