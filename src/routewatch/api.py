@@ -128,6 +128,13 @@ def instrument(
         patched = patch_all(_wrapper_instrumentation)
     if not patched:
         log.warning("routewatch: neither httpx nor httpx2 is installed; nothing to instrument")
+    if _monitor is not None and hasattr(_monitor, "attach_spans"):
+        # Alarms raised on the bus worker have no current span; the monitor parks them and adds
+        # them to the next span of their stream, which needs its span processor registered.
+        try:
+            _monitor.attach_spans(tracer_provider)
+        except Exception:
+            log.warning("routewatch: could not attach the drift monitor's span sink", exc_info=True)
     if inst.prices not in _warmed:
         # Loading the price table takes ~0.25 s; do it now, off the app's thread, not on its first call.
         _warmed.add(inst.prices)
