@@ -169,10 +169,72 @@ def test_a_group_alarming_together_is_a_traffic_shift_and_the_demotions_are_undo
     for name in "abc":
         health = book.status()[name]
         assert health.state is HEALTHY and health.weight_factor == 1.0, name
-        assert "traffic shift: 3 of 4 provider/models in group 'chat' alarmed on latency" in health.reason
+        assert "traffic shift: 3 of 4 targets moved together; no demotion (latency up in group 'chat'" in health.reason
     assert [m.new for m in moves if m.target == "a"] == [DEGRADED, HEALTHY]
     book.on_alarm(alarm("d", "error", severity="critical"))  # another signal is judged on its own
     assert book.state("d") is EJECTED
+
+
+def test_a_traffic_shift_alarm_releases_the_demotion_its_first_peer_caused() -> None:
+    # The monitor marks only the later alarms of a shift: the first provider demoted before anyone knew.
+    book, clock, moves = make_book("a", "b", "c", "d")
+    book.on_alarm(alarm("a", "latency"))
+    assert book.state("a") is DEGRADED
+    clock.advance(60)
+    book.on_alarm(alarm("b", "latency", shift=True))  # 2 of 4 by the book's count, but the monitor saw a shift
+    health = book.status()["a"]
+    assert (health.state, health.weight_factor) == (HEALTHY, 1.0)
+    assert "traffic shift: 2 of 4 targets moved together; no demotion (latency up in group 'chat'" in health.reason
+    assert health.open_alarms == ("latency",)  # still open in the ledger, just not acted on
+    assert [m.new for m in moves] == [DEGRADED, HEALTHY] and book.state("b") is HEALTHY
+    clock.advance(book.policy.rearm_s + 1)
+    book.tick()
+    assert book.state("a") is HEALTHY  # the released alarm never demotes again while it stays open
+
+
+def test_all_slowing_together_ends_with_nobody_demoted() -> None:
+    book, clock, moves = make_book("a", "b", "c")
+    book.on_alarm(alarm("a", "latency", severity="critical"))
+    clock.advance(20)
+    book.on_alarm(alarm("b", "latency", shift=True))
+    clock.advance(20)
+    book.on_alarm(alarm("c", "latency", shift=True))
+    assert {name: book.weight_factor(name) for name in "abc"} == {"a": 1.0, "b": 1.0, "c": 1.0}
+    assert [(m.target, m.new) for m in moves] == [("a", DEGRADED), ("a", HEALTHY)]
+
+
+def test_a_shift_releases_only_demotions_of_its_signal_and_direction() -> None:
+    book, _, _ = make_book("a", "b", "c", "d")
+    book.on_alarm(alarm("a", "latency"))
+    book.on_alarm(alarm("c", "ttft"))
+    book.on_alarm(alarm("d", "latency").model_copy(update={"direction": "down"}))
+    book.on_alarm(alarm("b", "latency", shift=True))
+    assert book.state("a") is HEALTHY
+    assert book.state("c") is DEGRADED and book.state("d") is DEGRADED
+
+
+def test_a_demotion_undone_by_a_shift_during_the_slow_start_resumes_the_ramp() -> None:
+    book, clock, _ = make_book("a", "b", "c", "d", ramp_s=100, ramp_floor=0.1)
+    to_probing(book, clock)
+    pass_probes(book, clock)
+    book.on_alarm(alarm("a", "latency", severity="critical"))  # critical acts even inside the re-arm window
+    assert book.state("a") is DEGRADED
+    book.on_alarm(alarm("b", "latency", shift=True))
+    health = book.status()["a"]
+    assert health.state is RAMPING and health.reason.startswith("slow start resumed, demotion undone: traffic shift")
+    clock.advance(100)
+    assert book.state("a") is HEALTHY and book.weight_factor("a") == 1.0
+
+
+def test_a_held_warning_in_a_shift_does_not_demote_when_the_rearm_window_ends() -> None:
+    book, clock, _ = make_book("a", "b", "c", "d", rearm_s=300, ramp_s=10)
+    to_probing(book, clock)
+    pass_probes(book, clock)
+    book.on_alarm(alarm("a", "latency"))  # held: just recovered
+    book.on_alarm(alarm("b", "latency", shift=True))
+    clock.advance(400)
+    book.tick()
+    assert book.state("a") is HEALTHY
 
 
 def test_the_peer_check_needs_enough_targets_in_the_group() -> None:
@@ -473,6 +535,50 @@ def test_a_ramp_is_capped_by_an_alarm_still_open_and_ends_degraded() -> None:
     book.on_alarm(recovered("a", "latency"))
     clock.advance(book.policy.min_dwell_s)
     assert book.state("a") is RAMPING
+
+
+@pytest.mark.parametrize("signal", ["error", "server_error", "rate_limited"])
+@pytest.mark.parametrize("opened", ["before the ejection", "while ejected"])
+def test_passing_probes_close_hard_failure_alarms_so_the_ramp_reaches_full_weight(signal: str, opened: str) -> None:
+    # An ejected target gets almost no traffic: the monitor cannot close its error alarm on its own.
+    book, clock, moves = make_book("a", "b", "c", ramp_s=60)
+    if opened == "before the ejection":
+        book.on_alarm(alarm("a", signal, severity="critical"))
+        if signal == "rate_limited":  # not an ejecting signal: the 429 streak ejects
+            fail(book, "a", book.policy.consecutive_failures, 429)
+        assert book.state("a") is EJECTED
+    else:
+        eject(book)
+        book.on_alarm(alarm("a", signal, severity="critical"))
+    clock.advance(book.policy.base_ejection_s)
+    assert book.state("a") is PROBING and book.status()["a"].open_alarms == (signal,)
+    pass_probes(book, clock)
+    health = book.status()["a"]
+    assert health.state is RAMPING and f"probes close the {signal} alarm" in health.reason
+    assert health.open_alarms == ()
+    clock.advance(60)
+    health = book.status()["a"]
+    assert (health.state, health.weight_factor) == (HEALTHY, 1.0)
+    book.on_alarm(recovered("a", signal))  # the monitor's own recovery, later, changes nothing
+    clock.advance(book.policy.eject_after_degraded_s or 0)
+    assert book.state("a") is HEALTHY and [m.new for m in moves if m.target == "a"][-2:] == [RAMPING, HEALTHY]
+
+
+def test_passing_probes_leave_latency_alarms_and_new_failure_alarms_open() -> None:
+    book, clock, _ = make_book("a", "b", "c", ramp_s=60)
+    book.on_alarm(alarm("a", "latency", effect=1.0))
+    book.on_alarm(alarm("a", "error", severity="critical"))
+    assert book.state("a") is EJECTED
+    clock.advance(book.policy.base_ejection_s)
+    pass_probes(book, clock)
+    assert book.status()["a"].open_alarms == ("latency",)  # a few probes say little about latency
+    clock.advance(60)
+    assert book.state("a") is DEGRADED and book.weight_factor("a") == pytest.approx(0.5)
+    book2, clock2, _ = make_book("a", "b", "c", ramp_s=60)
+    to_probing(book2, clock2)
+    pass_probes(book2, clock2)
+    book2.on_alarm(alarm("a", "server_error", severity="critical"))  # new evidence after the probes acts
+    assert book2.state("a") is EJECTED
 
 
 # --- hysteresis ----------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ The rules, explicitly:
   alarms, ``ignored_signals`` (workload or price signals, not health) and alarms with
   ``traffic_shift=True`` demote nobody; the ledger says why. The book runs its own peer check too:
   when ``peer_fraction`` of a group's targets alarm on the same signal and direction within
-  ``peer_window_s``, the alarms are a traffic shift and the demotions they caused are undone.
+  ``peer_window_s``, the alarms are a traffic shift and the demotions they caused are undone. A
+  ``traffic_shift`` alarm from the monitor undoes them too: the monitor marks only the later alarms of
+  a shift, so the first one demoted before anyone knew. Undone demotions return the target to the
+  state they interrupted (HEALTHY, or RAMPING if its slow start is still running).
 * A demoting alarm multiplies the weight by ``1 - penalty * scale``: ``penalty`` is
   ``warning_penalty`` or ``critical_penalty``; ``scale`` is the alarm's effect size (standard
   deviations or Cohen's h) over ``reference_effect``, clamped to [0.5, 1.5]. Weights never drop
@@ -37,6 +40,9 @@ The rules, explicitly:
   5 successes in a row pass, 2 failures in a row fail, 1 failure needs 9 successes; at least
   ``probe_min_successes`` successes are always required. Passing starts RAMPING; failing, an
   exhausted budget without a decision, or ``probe_timeout_s`` without an answer ejects again.
+  Passing probes also close the hard-failure alarms (error, server_error, rate_limited) opened before
+  the probe round: an ejected target gets too little traffic for the monitor to close them, and left
+  open they would cap the ramp and eject it again. Latency and quality alarms wait for the monitor.
 * RAMPING (slow start) raises the weight linearly from ``ramp_floor`` (or the degraded weight) to
   1.0 over ``ramp_s``, capped by any alarm still open. It becomes HEALTHY when the ramp is over
   and no demoting alarm is open (the monitor's ``recovered`` alarm closed each one), else DEGRADED.
@@ -77,6 +83,7 @@ log = logging.getLogger("routewatch.router")
 STATE_METRIC = "routewatch.router.target.state"
 WEIGHT_METRIC = "routewatch.router.target.weight"
 _DEFAULT_GROUP = "default"
+_HARD_FAILURE_SIGNALS = frozenset({"error", "server_error", "rate_limited"})  # passing probes close these
 _HISTORY = 1_000
 _T = TypeVar("_T")
 
@@ -205,6 +212,7 @@ class _OpenAlarm:
     demotes: bool
     note: str = ""  # why it does not demote
     improving: bool = False
+    prior: TargetState | None = None  # the state its demotion moved the target out of (HEALTHY or RAMPING)
 
 
 @dataclass
@@ -231,6 +239,7 @@ class _Target:
     llr: float = 0.0
     next_probe_at: float | None = None
     last_probe_at: float | None = None
+    probing_since: float = 0.0
     # ramp
     ramp_start: float = 0.0
     ramp_from: float = 0.0
@@ -306,7 +315,7 @@ class HealthBook:
                     self._open_alarm(target, alarm, now, moves)
                 elif kind in ("recovered", "improved"):
                     self._recovery(target, alarm, now, moves)
-            if kind == "alarm" and not alarm.traffic_shift:
+            if kind == "alarm":
                 self._peer_check(names, alarm, now, moves)
             self._fill_pending(now, moves)
         self._publish(moves)
@@ -464,7 +473,8 @@ class HealthBook:
         )
 
     def _reason(self, target: _Target) -> str:
-        notes = [f"{a.signal} alarm not acted on: {a.note}" for a in target.open.values() if not a.demotes and a.note]
+        notes = [f"{a.signal} alarm not acted on: {a.note}" for a in target.open.values()
+                 if not a.demotes and a.note and a.note not in target.reason]  # fmt: skip
         return "; ".join([target.reason, *notes])
 
     def _alarm_weight(self, target: _Target) -> float:
@@ -568,6 +578,8 @@ class HealthBook:
         state = target.state
         if state in (TargetState.EJECTED, TargetState.PROBING):
             return  # already out; the alarm stays open and caps the ramp later
+        if state in (TargetState.HEALTHY, TargetState.RAMPING):
+            alarm.prior = state  # where a withdrawn demotion (traffic shift) returns the target
         if alarm.severity == "critical" and alarm.signal in self.policy.eject_signals:
             self._eject(target, alarm.explanation, now, moves, alarm.key)
             return
@@ -609,13 +621,15 @@ class HealthBook:
             target.reason = f"slow start; {alarm.explanation}"
 
     def _peer_check(self, names: list[str], alarm: Alarm, now: float, moves: list[Transition]) -> None:
-        """Most of a group alarming on one signal at once is a traffic shift: undo those demotions."""
+        """Most of a group alarming on one signal and direction at once is a traffic shift: undo those demotions.
+
+        The book counts its own groups; an alarm the monitor marked ``traffic_shift`` (most of the streams
+        it watches moved) is evidence enough, so the demotions its earlier peers caused are released too.
+        """
         p = self.policy
-        for group in {g for n in names for g in self._groups_of(self._targets[n])}:
+        for group in sorted({g for n in names for g in self._groups_of(self._targets[n])}):
             members = [t for t in self._targets.values() if group in self._groups_of(t)]
             streams = {(t.provider, t.model) for t in members}  # deployments of one model are not peers
-            if len(streams) < p.peer_min_targets:
-                continue
             operation = alarm.key.operation
             moving = [
                 (t, a)
@@ -628,22 +642,31 @@ class HealthBook:
                 and a.note != "severity info"
             ]
             moved = {(t.provider, t.model) for t, _ in moving}
-            if len(moved) / len(streams) < p.peer_fraction:
+            together = len(streams) >= p.peer_min_targets and len(moved) / len(streams) >= p.peer_fraction
+            if not (together or alarm.traffic_shift):
                 continue
-            note = (f"traffic shift: {len(moved)} of {len(streams)} provider/models in group {group!r} "
-                    f"alarmed on {alarm.signal} within {p.peer_window_s:.0f} s")  # fmt: skip
+            note = (f"traffic shift: {len(moved)} of {len(streams)} targets moved together; no demotion "
+                    f"({alarm.signal} {alarm.direction} in group {group!r} within {p.peer_window_s:.0f} s"
+                    f"{'' if together else ', most streams the drift monitor watches moved'})")  # fmt: skip
             for target, opened in moving:
                 if opened.demotes:
                     opened.demotes, opened.note = False, note
-                    self._release(target, note, now, moves)
+                    self._release(target, opened, note, now, moves)
+                elif opened.note.startswith(("held", "traffic shift")):
+                    opened.note = note  # a held warning in a shift must not demote when the re-arm window ends
 
-    def _release(self, target: _Target, note: str, now: float, moves: list[Transition]) -> None:
-        """A demotion's cause was withdrawn: restore what no other cause holds."""
-        if target.state is TargetState.DEGRADED and not any(a.demotes for a in target.open.values()):
-            if not target.pending_eject:
-                self._move(target, TargetState.HEALTHY, f"demotion undone: {note}", now, moves)
-        elif target.state is TargetState.DEGRADED:
+    def _release(self, target: _Target, opened: _OpenAlarm, note: str, now: float, moves: list[Transition]) -> None:
+        """A demotion's cause was withdrawn: back to the state it interrupted, unless another cause holds."""
+        if target.pending_eject and target.pending_signal == opened.key:
+            target.pending_eject = target.pending_signal = None
+        if target.state is not TargetState.DEGRADED or target.pending_eject:
+            return  # ejected targets come back through their probes
+        if any(a.demotes for a in target.open.values()):
             target.reason = self._degraded_reason(target)
+        elif opened.prior is TargetState.RAMPING and now - target.ramp_start < self.policy.ramp_s:
+            self._move(target, TargetState.RAMPING, f"slow start resumed, demotion undone: {note}", now, moves)
+        else:
+            self._move(target, TargetState.HEALTHY, f"demotion undone: {note}", now, moves)
 
     def _groups_of(self, target: _Target) -> tuple[str, ...]:
         return target.groups or (_DEFAULT_GROUP,)
@@ -705,6 +728,7 @@ class HealthBook:
         target.llr = 0.0
         target.next_probe_at = now
         target.last_probe_at = None
+        target.probing_since = now
         self._move(target, TargetState.PROBING, f"ejection over; probing with up to {self.policy.probe_budget} "
                    f"calls, one per {self.policy.probe_interval_s:g} s", now, moves)  # fmt: skip
 
@@ -721,12 +745,27 @@ class HealthBook:
             self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
         elif target.llr <= self._accept and target.probe_ok >= p.probe_min_successes:
             target.recovered_at = now
-            self._start_ramp(target, p.ramp_floor, f"probes passed ({tally}); slow start over {p.ramp_s:g} s",
+            closed = self._close_hard_failure_alarms(target)
+            note = f"; probes close the {', '.join(closed)} alarm{'s' if len(closed) > 1 else ''}" if closed else ""
+            self._start_ramp(target, p.ramp_floor, f"probes passed ({tally}){note}; slow start over {p.ramp_s:g} s",
                              now, moves)  # fmt: skip
         elif target.probe_ok + target.probe_fail >= p.probe_budget:
             self._reeject(target, f"probes inconclusive ({tally})", now, moves, escalate=False)
         else:
             target.reason = f"probing: {tally} so far"
+
+    def _close_hard_failure_alarms(self, target: _Target) -> list[str]:
+        """Passing probes are recovery evidence for hard failures opened before this probe round.
+
+        An ejected target gets almost no traffic, so the monitor's error alarms cannot close on their own;
+        left open they would cap the ramp and eject the target again. Latency and quality alarms still
+        wait for the monitor's recovery: a few probes say little about them.
+        """
+        closed = [key for key, a in target.open.items()
+                  if a.signal in _HARD_FAILURE_SIGNALS and a.at <= target.probing_since]  # fmt: skip
+        for key in closed:
+            del target.open[key]
+        return closed
 
     def _start_ramp(self, target: _Target, start: float, reason: str, now: float, moves: list[Transition]) -> None:
         target.ramp_start = now
