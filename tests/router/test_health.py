@@ -542,14 +542,15 @@ def test_a_ramp_is_capped_by_an_alarm_still_open_and_ends_degraded() -> None:
 def test_passing_probes_close_hard_failure_alarms_so_the_ramp_reaches_full_weight(signal: str, opened: str) -> None:
     # An ejected target gets almost no traffic: the monitor cannot close its error alarm on its own.
     book, clock, moves = make_book("a", "b", "c", ramp_s=60)
+    outage = alarm("a", signal, severity="critical").model_copy(update={"after": SignalStats(n=10, mean=1.0)})
     if opened == "before the ejection":
-        book.on_alarm(alarm("a", signal, severity="critical"))
+        book.on_alarm(outage)
         if signal == "rate_limited":  # not an ejecting signal: the 429 streak ejects
             fail(book, "a", book.policy.consecutive_failures, 429)
         assert book.state("a") is EJECTED
     else:
         eject(book)
-        book.on_alarm(alarm("a", signal, severity="critical"))
+        book.on_alarm(outage)
     clock.advance(book.policy.base_ejection_s)
     assert book.state("a") is PROBING and book.status()["a"].open_alarms == (signal,)
     pass_probes(book, clock)
@@ -562,6 +563,41 @@ def test_passing_probes_close_hard_failure_alarms_so_the_ramp_reaches_full_weigh
     book.on_alarm(recovered("a", signal))  # the monitor's own recovery, later, changes nothing
     clock.advance(book.policy.eject_after_degraded_s or 0)
     assert book.state("a") is HEALTHY and [m.new for m in moves if m.target == "a"][-2:] == [RAMPING, HEALTHY]
+
+
+def test_passing_probes_close_only_failure_rates_their_test_can_tell_from_the_baseline() -> None:
+    # Five successes in a row refute an outage, not a rise to 8 %: that alarm waits for the monitor.
+    book, clock, _ = make_book("a", "b", "c", ramp_s=60)
+    rise = alarm("a", "error", severity="critical").model_copy(update={"after": SignalStats(n=200, mean=0.08)})
+    book.on_alarm(rise)
+    assert book.state("a") is EJECTED
+    clock.advance(book.policy.base_ejection_s)
+    pass_probes(book, clock)
+    health = book.status()["a"]
+    assert health.state is RAMPING and health.open_alarms == ("error",) and "probes close" not in health.reason
+    clock.advance(60)
+    assert book.state("a") is DEGRADED
+
+
+def test_probes_that_watched_an_outage_end_close_its_alarm_whatever_rate_the_alarm_reported() -> None:
+    # An outage's alarm reports a sliding-window mean (1 % -> 2.3 %); failed probes saw the outage itself.
+    book, clock, moves = make_book("a", "b", "c", ramp_s=60)
+    early = alarm("a", "error", severity="critical").model_copy(update={"after": SignalStats(n=215, mean=0.023)})
+    book.on_alarm(early)
+    assert book.state("a") is EJECTED
+    clock.advance(book.policy.base_ejection_s)
+    for _ in range(2):
+        assert book.take_probe("a")
+        book.on_result("a", ok=False, status_code=503, probe=True)
+        clock.advance(book.policy.probe_interval_s)
+    assert book.state("a") is EJECTED  # the probes saw the outage
+    clock.advance(2 * book.policy.base_ejection_s)
+    pass_probes(book, clock)
+    health = book.status()["a"]
+    assert health.state is RAMPING and "probes close the error alarm" in health.reason and health.open_alarms == ()
+    clock.advance(60)
+    assert (book.state("a"), book.weight_factor("a")) == (HEALTHY, 1.0)
+    assert [m.new for m in moves] == [EJECTED, PROBING, EJECTED, PROBING, RAMPING, HEALTHY]  # no flap
 
 
 def test_passing_probes_leave_latency_alarms_and_new_failure_alarms_open() -> None:

@@ -41,8 +41,10 @@ The rules, explicitly:
   ``probe_min_successes`` successes are always required. Passing starts RAMPING; failing, an
   exhausted budget without a decision, or ``probe_timeout_s`` without an answer ejects again.
   Passing probes also close the hard-failure alarms (error, server_error, rate_limited) opened before
-  the probe round: an ejected target gets too little traffic for the monitor to close them, and left
-  open they would cap the ramp and eject it again. Latency and quality alarms wait for the monitor.
+  the probe round when the probes saw the outage (a failed round or a failure streak) or the same test
+  rejects the alarm's failure rate (an outage, not a rise to 8 %): an ejected
+  target gets too little traffic for the monitor to close them, and left open they would cap the ramp
+  and eject it again. Latency and quality alarms wait for the monitor's recovery.
 * RAMPING (slow start) raises the weight linearly from ``ramp_floor`` (or the degraded weight) to
   1.0 over ``ramp_s``, capped by any alarm still open. It becomes HEALTHY when the ramp is over
   and no demoting alarm is open (the monitor's ``recovered`` alarm closed each one), else DEGRADED.
@@ -213,6 +215,7 @@ class _OpenAlarm:
     note: str = ""  # why it does not demote
     improving: bool = False
     prior: TargetState | None = None  # the state its demotion moved the target out of (HEALTHY or RAMPING)
+    level: float | None = None  # the signal's mean after the change (a failure rate for hard-failure signals)
 
 
 @dataclass
@@ -240,6 +243,7 @@ class _Target:
     next_probe_at: float | None = None
     last_probe_at: float | None = None
     probing_since: float = 0.0
+    outage_seen: bool = False  # a failure streak or a failed probe round since it last passed its probes
     # ramp
     ramp_start: float = 0.0
     ramp_from: float = 0.0
@@ -358,6 +362,7 @@ class HealthBook:
                 if len(target.streak) >= self.policy.consecutive_failures:
                     reason = _streak_reason(target.streak)
                     target.streak.clear()
+                    target.outage_seen = True
                     self._eject(target, reason, now, moves)
             self._fill_pending(now, moves)
         self._publish(moves)
@@ -554,7 +559,8 @@ class HealthBook:
     def _open_alarm(self, target: _Target, alarm: Alarm, now: float, moves: list[Transition]) -> None:
         p = self.policy
         opened = _OpenAlarm(_alarm_key(alarm), alarm.key.operation, alarm.signal, alarm.direction, alarm.severity,
-                            alarm.effect_size, alarm.explanation, now, demotes=True)  # fmt: skip
+                            alarm.effect_size, alarm.explanation, now, True,
+                            level=alarm.after.mean if alarm.after is not None else None)  # fmt: skip
         if alarm.severity not in ("warning", "critical"):
             opened.demotes, opened.note = False, f"severity {alarm.severity}"
         elif alarm.signal in p.ignored_signals:
@@ -742,10 +748,12 @@ class HealthBook:
             target.llr += self._llr_fail
         tally = f"{target.probe_ok} of {target.probe_ok + target.probe_fail} probes succeeded"
         if target.llr >= self._reject:
+            target.outage_seen = True
             self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
         elif target.llr <= self._accept and target.probe_ok >= p.probe_min_successes:
             target.recovered_at = now
             closed = self._close_hard_failure_alarms(target)
+            target.outage_seen = False
             note = f"; probes close the {', '.join(closed)} alarm{'s' if len(closed) > 1 else ''}" if closed else ""
             self._start_ramp(target, p.ramp_floor, f"probes passed ({tally}){note}; slow start over {p.ramp_s:g} s",
                              now, moves)  # fmt: skip
@@ -758,11 +766,26 @@ class HealthBook:
         """Passing probes are recovery evidence for hard failures opened before this probe round.
 
         An ejected target gets almost no traffic, so the monitor's error alarms cannot close on their own;
-        left open they would cap the ramp and eject the target again. Latency and quality alarms still
-        wait for the monitor's recovery: a few probes say little about them.
+        left open they would cap the ramp and eject the target again. The probes refute only failures they
+        can tell from the baseline: either they saw the failure themselves (a failed round, or a failure
+        streak ejected the target) and now see it gone, or the round passes the same sequential test
+        against the alarm's own failure rate (an outage's ~100 % yes, a rise to 8 % no; that one waits for
+        the monitor). The alarm's rate is a sliding-window mean that an outage's first calls barely move,
+        hence the first way. Latency and quality alarms always wait for the monitor's recovery.
         """
-        closed = [key for key, a in target.open.items()
-                  if a.signal in _HARD_FAILURE_SIGNALS and a.at <= target.probing_since]  # fmt: skip
+        p = self.policy
+        closed: list[str] = []
+        for key, a in target.open.items():
+            if a.signal not in _HARD_FAILURE_SIGNALS or a.at > target.probing_since:
+                continue
+            rate = p.probe_failing_failure_rate if a.level is None else min(a.level, 1 - 1e-9)
+            if target.outage_seen:
+                closed.append(key)
+            elif rate > p.probe_baseline_failure_rate:
+                llr = (target.probe_ok * math.log((1 - rate) / (1 - p.probe_baseline_failure_rate))
+                       + target.probe_fail * math.log(rate / p.probe_baseline_failure_rate))  # fmt: skip
+                if llr <= self._accept:
+                    closed.append(key)
         for key in closed:
             del target.open[key]
         return closed
