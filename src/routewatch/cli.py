@@ -154,9 +154,22 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=("router", "monitor", "collector"), help="skip the detection")
     check.add_argument("--json", action="store_true", help="print the validated config with defaults")
 
+    # Both parse their own arguments (`_delegate`); these entries list them in the top-level help.
     commands.add_parser("simulator", help="serve the provider simulator (see `routewatch simulator --help`)")
     commands.add_parser("collector", help="run the routewatch collector (see `routewatch collector --help`)")
     return parser
+
+
+_COLLECTOR_EXAMPLES = """examples:
+  routewatch collector                                     OTLP/gRPC on 127.0.0.1:14317, HTTP on :14318
+  routewatch collector --config collector/routewatch-collector.yaml
+  routewatch collector --host 0.0.0.0 --snapshot /var/lib/routewatch/state.json
+  routewatch collector --config collector.yaml --print-config   the effective config, then exit
+  ROUTEWATCH_COLLECTOR_TOKEN=s3cret routewatch collector --tls-cert cert.pem --tls-key key.pem
+
+Apps send OTLP to it (OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:14317); routers follow its verdicts
+with routewatch.RemoteHealth("http://HOST:14318", router). Status page: http://HOST:14318/.
+"""
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -165,7 +178,12 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     if not 10 <= args.duration <= 600:
         raise UserError("routewatch demo: --duration must be between 10 and 600 seconds")
-    from .demo import SCENARIOS, TARGETS, run_demo
+    if args.otlp_endpoint is not None and not _looks_like_endpoint(args.otlp_endpoint):
+        raise UserError(
+            f"routewatch demo: --otlp-endpoint {args.otlp_endpoint!r} is not an endpoint; "
+            "give http://HOST:PORT (plain) or https://HOST:PORT (TLS)"
+        )
+    from .demo import SCENARIOS, TARGETS, DemoError, run_demo
 
     names = [t.name for t in TARGETS]
     if args.provider is not None and args.provider not in names:
@@ -173,16 +191,31 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.scenario not in SCENARIOS:
         raise UserError(f"routewatch demo: unknown --scenario {args.scenario!r}; choose from {', '.join(SCENARIOS)}")
-    return run_demo(
-        duration_s=args.duration,
-        scenario=args.scenario,
-        regressed=args.provider,
-        otlp_endpoint=args.otlp_endpoint,
-        traces_path=args.traces,
-        live=False if (args.no_live or args.json) else None,
-        as_json=args.json,
-        seed=args.seed,
-    )
+    try:
+        return run_demo(
+            duration_s=args.duration,
+            scenario=args.scenario,
+            regressed=args.provider,
+            otlp_endpoint=args.otlp_endpoint,
+            traces_path=args.traces,
+            live=False if (args.no_live or args.json) else None,
+            as_json=args.json,
+            seed=args.seed,
+        )
+    except DemoError as exc:
+        raise UserError(f"routewatch demo: {exc}", 1) from exc
+
+
+def _looks_like_endpoint(text: str) -> bool:
+    """`http(s)://host:port` or `host:port`: what the OTLP/gRPC exporter accepts."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and (port is not None or "://" in text)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -345,10 +378,10 @@ def _config_kinds() -> dict[str, tuple[Callable[[dict[str, Any]], Any] | None, f
     kinds: dict[str, tuple[Callable[[dict[str, Any]], Any] | None, frozenset[str]]] = {
         "monitor": (MonitorConfig.model_validate, frozenset(MonitorConfig.model_fields)),
     }
-    for kind, module, name in (("router", "routewatch.router", "RouterConfig"),
-                               ("collector", "routewatch.collector.config", "CollectorConfig")):  # fmt: skip
+    for kind, module, name in (("router", ".router", "RouterConfig"),
+                               ("collector", ".collector.config", "CollectorConfig")):  # fmt: skip
         try:
-            model: Any = getattr(importlib.import_module(module), name)
+            model: Any = getattr(importlib.import_module(module, __package__), name)
         except (ImportError, AttributeError):  # that part is not installed (or not built yet)
             kinds[kind] = (None, frozenset())
         else:
@@ -435,13 +468,26 @@ def _delegate(command: str, argv: list[str]) -> int:
     if command == "simulator":
         from .simulator.__main__ import main as simulator_main
 
-        return simulator_main(argv)
+        return simulator_main(argv, prog="routewatch simulator")
     try:
         from .collector import main as collector_main  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
         raise UserError(f"routewatch collector is not available in this installation ({exc})", 1) from exc
+    if "-h" in argv or "--help" in argv:
+        return _collector_help()
     result: int = collector_main(argv)
     return result
+
+
+def _collector_help() -> int:
+    """The collector's own help, with this command's examples under it."""
+    from .collector import service
+
+    parser: argparse.ArgumentParser = service._parser()
+    parser.epilog = _COLLECTOR_EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.print_help()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

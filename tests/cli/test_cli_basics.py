@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-COMMANDS = ["demo", "replay", "prices", "check"]
+
+def _commands() -> list[str]:
+    """Every subcommand the parser knows, so a new command cannot skip the checks below."""
+    from routewatch.cli import _parser
+
+    (subparsers,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(subparsers.choices)
+
+
+COMMANDS = _commands()
+
+
+def test_the_command_list_is_the_parsers() -> None:
+    assert {"demo", "replay", "prices", "check", "simulator", "collector"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_examples(run, command: str) -> None:
     result = run(command, "--help")
     assert result.code == 0
-    assert "examples:" in result.out
-    assert f"routewatch {command}" in result.out
+    _, _, examples = result.out.partition("examples:")
+    assert f"routewatch {command} " in examples, result.out
+    assert result.out.startswith(f"usage: routewatch {command}")
 
 
 def test_top_level_help_lists_every_command(run) -> None:
     result = run("--help")
     assert result.code == 0
-    for command in [*COMMANDS, "simulator", "collector"]:
-        assert command in result.out
+    for command in COMMANDS:
+        assert re.search(rf"^    {command}\b", result.out, re.MULTILINE), command  # its row, with its help
 
 
 def test_no_command_prints_help_and_fails(run) -> None:

@@ -26,12 +26,37 @@ from .scenarios import SCENARIOS, TARGETS, Target, build_scenario
 from .summary import Summary, summarise
 from .tally import Tally
 
-__all__ = ["SCENARIOS", "TARGETS", "demo_monitor_config", "run_demo"]
+__all__ = ["SCENARIOS", "TARGETS", "DemoError", "demo_monitor_config", "run_demo"]
 
 _WORKERS = 24
 _RATE_PER_S = 120.0  # paced below what two cores manage, so latency is mostly the simulator's, not queueing
 _TEARDOWN_S = 3.0  # stopping workers, flushing spans, stopping the simulator
 _MIN_SHARE = 0.85  # of --duration, whatever start-up took
+
+
+class DemoError(Exception):
+    """The demo cannot run as asked (a missing extra, an unwritable trace file): one line for the user."""
+
+
+#: module -> what it is, for the demo's own needs and for the flags that need more
+_NEEDS = {"openai": "the openai SDK", "anthropic": "the anthropic SDK", "jsonschema": "jsonschema (schema checks)"}
+_LIVE_NEEDS = {"rich": "rich (the live view)"}
+_OTLP_NEEDS = {"opentelemetry.exporter.otlp.proto.grpc.trace_exporter": "the OTLP/gRPC exporter"}
+
+
+def _require(live: bool, otlp_endpoint: str | None) -> None:
+    """Fail before anything starts when an optional dependency of what was asked is missing."""
+    import importlib
+
+    needs = {**_NEEDS, **(_LIVE_NEEDS if live else {}), **(_OTLP_NEEDS if otlp_endpoint else {})}
+    missing = []
+    for module, what in needs.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(what)
+    if missing:
+        raise DemoError(f"needs {' and '.join(missing)}, not installed here: pip install 'routewatch[demo]'")
 
 
 def demo_monitor_config() -> Any:
@@ -77,6 +102,7 @@ def run_demo(
         raise ValueError(f"unknown provider {regressed!r}; choose from {', '.join(t.name for t in TARGETS)}")
     if live is None:
         live = sys.stdout.isatty() and not as_json
+    _require(live, otlp_endpoint)
     os.environ.setdefault("ANTHROPIC_OPEN_TELEMETRY", "false")  # routewatch makes the spans
     with _quiet_logs():
         summary = _run(duration_s, scenario, target, otlp_endpoint, traces_path, live, seed, as_json)
@@ -272,8 +298,11 @@ def _telemetry(otlp_endpoint: str | None, traces_path: str | os.PathLike[str] | 
 def _file_exporter(path: Path) -> Any:
     from ..otlp.file_exporter import OTLPJsonFileExporter
 
-    path.unlink(missing_ok=True)  # one run per file: the exporter appends
-    return OTLPJsonFileExporter(path)
+    try:
+        path.unlink(missing_ok=True)  # one run per file: the exporter appends
+        return OTLPJsonFileExporter(path)
+    except OSError as exc:
+        raise DemoError(f"cannot write the trace file {path}: {exc.strerror or exc} (choose another --traces)") from exc
 
 
 @contextlib.contextmanager

@@ -137,7 +137,8 @@ def _anthropic_structured(client: Any, t: Target, prompt: str) -> None:
         model=t.model,
         max_tokens=300,
         messages=_messages(prompt),
-        output_config={"format": {"type": "json_schema", "schema": _TICKET_SCHEMA}},
+        # A request field rather than the SDK argument, so SDK versions from before it was added work too.
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": _TICKET_SCHEMA}}},
     )
     _parse_json(next((b.text for b in reply.content if b.type == "text"), None))
 
