@@ -112,11 +112,15 @@ def test_a_critical_error_rate_alarm_ejects_and_probes_restore() -> None:
         assert health.reason.startswith("error rate of anthropic/claude-haiku rose")
         clock.now += 30
         book = attachment.health
-        for _ in range(5):
+        sent = 0
+        while book.state("steady") is TargetState.PROBING and sent < book.policy.probe_budget:
             assert book.take_probe("steady")
             attachment.on_result("steady", ok=True, probe=True)
+            sent += 1
             clock.now += 5
         attachment.tick()
+        # 7 successes in a row refute the alarm's 40 % failure rate (0.6 ** 7 < 5 %); 5 would not.
+        assert sent == 7 and "probes close the error alarm" in book.status()["steady"].reason
         assert router.states("steady")[-3:] == [TargetState.EJECTED, TargetState.PROBING, TargetState.RAMPING]
         assert router.weights["steady"] > 0
     finally:

@@ -160,25 +160,68 @@ def test_changes_info_alarms_workload_signals_and_traffic_shifts_demote_nobody(m
         assert health.open_alarms != ()
 
 
-def test_a_group_alarming_together_is_a_traffic_shift_and_the_demotions_are_undone() -> None:
-    book, _, moves = make_book("a", "b", "c", "d")
+def test_a_group_alarming_together_is_a_traffic_shift_and_nobody_is_demoted() -> None:
+    book, clock, moves = make_book("a", "b", "c", "d")
     book.on_alarm(alarm("a", "latency"))
-    book.on_alarm(alarm("b", "latency"))
-    assert book.state("a") is DEGRADED and book.state("b") is DEGRADED  # 2 of 4: could be two bad providers
+    clock.advance(10)
+    book.on_alarm(alarm("b", "latency"))  # 2 of 4: could be two bad providers, or the start of a shift
+    health = book.status()["a"]
+    assert (health.state, health.weight_factor, health.open_alarms) == (HEALTHY, 1.0, ("latency",))
+    assert "latency alarm not acted on: confirming: acts 30 s after it opened" in health.reason
+    clock.advance(10)
     book.on_alarm(alarm("c", "latency"))  # 3 of 4 >= 0.6: the workload moved, not the providers
+    clock.advance(book.policy.rearm_s)
     for name in "abc":
         health = book.status()[name]
         assert health.state is HEALTHY and health.weight_factor == 1.0, name
         assert "traffic shift: 3 of 4 targets moved together; no demotion (latency up in group 'chat'" in health.reason
-    assert [m.new for m in moves if m.target == "a"] == [DEGRADED, HEALTHY]
-    book.on_alarm(alarm("d", "error", severity="critical"))  # another signal is judged on its own
+    assert moves == []  # nobody's weight dropped, not even for a moment
+    book.on_alarm(alarm("d", "error", severity="critical"))  # a hard failure is judged on its own, at once
     assert book.state("d") is EJECTED
+
+
+def test_a_lone_drift_regression_is_demoted_once_the_confirmation_window_ends() -> None:
+    book, clock, moves = make_book("a", "b", "c", shift_confirm_s=30)
+    book.on_alarm(alarm("a", "latency", severity="critical"))
+    opened = clock.now
+    clock.advance(29)
+    book.tick()
+    assert (book.state("a"), book.weight_factor("a")) == (HEALTHY, 1.0)
+    clock.advance(1)
+    book.tick()
+    health = book.status()["a"]
+    assert (health.state, health.weight_factor) == (DEGRADED, pytest.approx(0.2))
+    assert health.reason.startswith("p95 latency of openai/gpt-a rose")
+    assert [(m.target, m.new, m.at - opened) for m in moves] == [("a", DEGRADED, 30)]
+
+
+def test_two_of_four_alarming_are_demoted_and_released_when_a_third_peer_makes_it_a_shift() -> None:
+    book, clock, moves = make_book("a", "b", "c", "d")
+    book.on_alarm(alarm("a", "latency"))
+    book.on_alarm(alarm("b", "latency"))
+    clock.advance(book.policy.shift_confirm_s)
+    assert book.state("a") is DEGRADED and book.state("b") is DEGRADED
+    clock.advance(100)
+    book.on_alarm(alarm("c", "latency"))  # a slow-moving shift: the peer window is longer than the confirmation
+    assert [book.state(n) for n in "abc"] == [HEALTHY, HEALTHY, HEALTHY]
+    assert [m.new for m in moves if m.target == "a"] == [DEGRADED, HEALTHY]
+
+
+@pytest.mark.parametrize(
+    ("policy", "names", "why"),
+    [({"shift_confirm_s": 0}, "abc", "confirmation off"), ({}, "ab", "a group too small for the peer check")],
+)
+def test_drift_alarms_demote_at_once_when_no_confirmation_applies(policy: dict[str, Any], names: str, why: str) -> None:
+    book, _, _ = make_book(*names, **policy)
+    book.on_alarm(alarm("a", "latency"))
+    assert book.state("a") is DEGRADED, why
 
 
 def test_a_traffic_shift_alarm_releases_the_demotion_its_first_peer_caused() -> None:
     # The monitor marks only the later alarms of a shift: the first provider demoted before anyone knew.
     book, clock, moves = make_book("a", "b", "c", "d")
     book.on_alarm(alarm("a", "latency"))
+    clock.advance(book.policy.shift_confirm_s)
     assert book.state("a") is DEGRADED
     clock.advance(60)
     book.on_alarm(alarm("b", "latency", shift=True))  # 2 of 4 by the book's count, but the monitor saw a shift
@@ -192,23 +235,27 @@ def test_a_traffic_shift_alarm_releases_the_demotion_its_first_peer_caused() -> 
     assert book.state("a") is HEALTHY  # the released alarm never demotes again while it stays open
 
 
-def test_all_slowing_together_ends_with_nobody_demoted() -> None:
+def test_all_slowing_together_demotes_nobody_at_any_moment() -> None:
     book, clock, moves = make_book("a", "b", "c")
-    book.on_alarm(alarm("a", "latency", severity="critical"))
-    clock.advance(20)
-    book.on_alarm(alarm("b", "latency", shift=True))
-    clock.advance(20)
-    book.on_alarm(alarm("c", "latency", shift=True))
-    assert {name: book.weight_factor(name) for name in "abc"} == {"a": 1.0, "b": 1.0, "c": 1.0}
-    assert [(m.target, m.new) for m in moves] == [("a", DEGRADED), ("a", HEALTHY)]
+    seen: list[float] = []
+    book.on_alarm(alarm("a", "latency", severity="critical"))  # the first to alarm, before anyone knows
+    for name in "bc":
+        clock.advance(20)
+        seen += [book.weight_factor(n) for n in "abc"]
+        book.on_alarm(alarm(name, "latency", shift=True))
+    clock.advance(book.policy.eject_after_degraded_s or 0)
+    seen += [book.weight_factor(n) for n in "abc"]
+    assert set(seen) == {1.0} and moves == []
+    assert "traffic shift" in book.status()["a"].reason
 
 
 def test_a_shift_releases_only_demotions_of_its_signal_and_direction() -> None:
-    book, _, _ = make_book("a", "b", "c", "d")
+    book, clock, _ = make_book("a", "b", "c", "d")
     book.on_alarm(alarm("a", "latency"))
     book.on_alarm(alarm("c", "ttft"))
     book.on_alarm(alarm("d", "latency").model_copy(update={"direction": "down"}))
     book.on_alarm(alarm("b", "latency", shift=True))
+    clock.advance(book.policy.shift_confirm_s)
     assert book.state("a") is HEALTHY
     assert book.state("c") is DEGRADED and book.state("d") is DEGRADED
 
@@ -218,6 +265,7 @@ def test_a_demotion_undone_by_a_shift_during_the_slow_start_resumes_the_ramp() -
     to_probing(book, clock)
     pass_probes(book, clock)
     book.on_alarm(alarm("a", "latency", severity="critical"))  # critical acts even inside the re-arm window
+    clock.advance(book.policy.shift_confirm_s)
     assert book.state("a") is DEGRADED
     book.on_alarm(alarm("b", "latency", shift=True))
     health = book.status()["a"]
@@ -316,11 +364,13 @@ def test_a_mixed_failure_streak_is_named_in_the_reason() -> None:
 
 
 def test_a_critical_error_or_quality_alarm_ejects_and_a_warning_one_degrades() -> None:
-    book, _, _ = make_book("a", "b", "c", "d", max_ejected_fraction=1.0)
+    book, clock, _ = make_book("a", "b", "c", "d", max_ejected_fraction=1.0, shift_confirm_s=10)
     book.on_alarm(alarm("a", "error", severity="critical", explanation="error rate of openai/gpt-a rose to 40 %"))
     book.on_alarm(alarm("b", "empty", severity="critical"))
     book.on_alarm(alarm("c", "error", severity="warning"))
     book.on_alarm(alarm("d", "latency", severity="critical"))
+    assert [book.state(n) for n in "abcd"] == [EJECTED, HEALTHY, DEGRADED, HEALTHY]  # drift waits for its peers
+    clock.advance(book.policy.shift_confirm_s)
     assert [book.state(n) for n in "abcd"] == [EJECTED, EJECTED, DEGRADED, DEGRADED]
     assert book.status()["a"].reason.startswith("error rate of openai/gpt-a rose to 40 %; ejected for 30 s")
 
@@ -474,6 +524,21 @@ def test_an_exhausted_budget_without_a_decision_ejects_again_without_escalating(
     assert health.next_probe_at == clock.now + 30
 
 
+def test_probing_with_no_probe_call_at_all_times_out_into_another_ejection() -> None:
+    # A router that never hands out probes (e.g. no traffic) must not leave the target stuck in PROBING.
+    book, clock, _ = make_book(probe_timeout_s=60)
+    to_probing(book, clock)
+    clock.advance(59)
+    assert book.state("a") is PROBING
+    clock.advance(1)
+    health = book.status()["a"]
+    assert health.state is EJECTED and health.next_probe_at == clock.now + book.policy.base_ejection_s
+    assert health.reason.startswith("no probe call within 60 s of probing (no request took a due probe)")
+    clock.advance(book.policy.base_ejection_s)
+    pass_probes(book, clock)
+    assert book.state("a") is RAMPING
+
+
 def test_probes_that_never_answer_time_out_into_another_ejection() -> None:
     book, clock, _ = make_book(probe_budget=2, probe_min_successes=1, probe_timeout_s=60)
     to_probing(book, clock)
@@ -566,17 +631,37 @@ def test_passing_probes_close_hard_failure_alarms_so_the_ramp_reaches_full_weigh
 
 
 def test_passing_probes_close_only_failure_rates_their_test_can_tell_from_the_baseline() -> None:
-    # Five successes in a row refute an outage, not a rise to 8 %: that alarm waits for the monitor.
-    book, clock, _ = make_book("a", "b", "c", ramp_s=60)
+    # Five successes in a row refute an outage, not a rise to 8 %: that alarm waits for the monitor, and
+    # while it is open the target stays out (restored, the open critical alarm would eject it again: a flap).
+    book, clock, moves = make_book("a", "b", "c", ramp_s=60)
     rise = alarm("a", "error", severity="critical").model_copy(update={"after": SignalStats(n=200, mean=0.08)})
     book.on_alarm(rise)
     assert book.state("a") is EJECTED
     clock.advance(book.policy.base_ejection_s)
     pass_probes(book, clock)
     health = book.status()["a"]
-    assert health.state is RAMPING and health.open_alarms == ("error",) and "probes close" not in health.reason
+    assert health.state is PROBING and health.open_alarms == ("error",) and health.weight_factor == 0.0
+    assert health.reason.startswith("probes passed (5 of 5 probes succeeded); probing on while the critical error")
+    pass_probes(book, clock)  # the rest of the budget: more evidence for the monitor
+    health = book.status()["a"]
+    assert health.state is EJECTED and "would eject it again" in health.reason
+    assert health.next_probe_at == health.since + book.policy.base_ejection_s  # not escalated: it answers fine
+    assert RAMPING not in [m.new for m in moves]
+
+
+def test_a_passed_round_held_back_by_an_open_alarm_restores_when_the_monitor_closes_it() -> None:
+    book, clock, moves = make_book("a", "b", "c", ramp_s=60)
+    book.on_alarm(alarm("a", "schema_invalid", severity="critical"))
+    clock.advance(book.policy.shift_confirm_s)
+    assert book.state("a") is EJECTED
+    clock.advance(book.policy.base_ejection_s)
+    pass_probes(book, clock)
+    assert book.state("a") is PROBING  # the probes answered; their schema validity is the monitor's to judge
+    book.on_alarm(recovered("a", "schema_invalid"))
+    health = book.status()["a"]
+    assert health.state is RAMPING and health.reason.startswith("probes passed (5 of 5 probes succeeded)")
     clock.advance(60)
-    assert book.state("a") is DEGRADED
+    assert book.state("a") is HEALTHY and [m.new for m in moves] == [EJECTED, PROBING, RAMPING, HEALTHY]
 
 
 def test_probes_that_watched_an_outage_end_close_its_alarm_whatever_rate_the_alarm_reported() -> None:
@@ -619,7 +704,7 @@ def test_passing_probes_leave_latency_alarms_and_new_failure_alarms_open() -> No
 
 # --- hysteresis ----------------------------------------------------------------------------------------
 def test_just_after_recovery_a_warning_alarm_is_held_and_a_critical_one_acts() -> None:
-    book, clock, _ = make_book("a", "b", "c", rearm_s=300, ramp_s=10)
+    book, clock, _ = make_book("a", "b", "c", rearm_s=300, ramp_s=10, shift_confirm_s=0)
     to_probing(book, clock)
     pass_probes(book, clock)
     clock.advance(10)

@@ -66,6 +66,7 @@ def demo_policy(duration_s: float) -> Any:
         probe_interval_s=0.2 * unit,
         probe_timeout_s=5.0,
         ramp_s=3.0 * unit,
+        shift_confirm_s=0.5 * unit,
         eject_after_degraded_s=None,
     )
 

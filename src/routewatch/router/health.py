@@ -16,10 +16,13 @@ The rules, explicitly:
   alarms, ``ignored_signals`` (workload or price signals, not health) and alarms with
   ``traffic_shift=True`` demote nobody; the ledger says why. The book runs its own peer check too:
   when ``peer_fraction`` of a group's targets alarm on the same signal and direction within
-  ``peer_window_s``, the alarms are a traffic shift and the demotions they caused are undone. A
-  ``traffic_shift`` alarm from the monitor undoes them too: the monitor marks only the later alarms of
-  a shift, so the first one demoted before anyone knew. Undone demotions return the target to the
-  state they interrupted (HEALTHY, or RAMPING if its slow start is still running).
+  ``peer_window_s``, the alarms are a traffic shift and demote nobody. So that the first target of a
+  shift is not demoted before its peers alarm, a drift alarm (any signal but the hard-failure ones:
+  error, server_error, rate_limited) in a group of at least ``peer_min_targets`` streams waits
+  ``shift_confirm_s`` before it acts: a lone regression is demoted that much later, a shift never.
+  A shift seen later than that (or a ``traffic_shift`` alarm from the monitor, which marks only the
+  later alarms of a shift) undoes the demotions it caused, back to the state they interrupted
+  (HEALTHY, or RAMPING if its slow start is still running).
 * A demoting alarm multiplies the weight by ``1 - penalty * scale``: ``penalty`` is
   ``warning_penalty`` or ``critical_penalty``; ``scale`` is the alarm's effect size (standard
   deviations or Cohen's h) over ``reference_effect``, clamped to [0.5, 1.5]. Weights never drop
@@ -39,7 +42,12 @@ The rules, explicitly:
   rates ``probe_error`` both ways (Wald's SPRT). With the defaults (5 % vs 50 %, 5 % errors)
   5 successes in a row pass, 2 failures in a row fail, 1 failure needs 9 successes; at least
   ``probe_min_successes`` successes are always required. Passing starts RAMPING; failing, an
-  exhausted budget without a decision, or ``probe_timeout_s`` without an answer ejects again.
+  exhausted budget without a decision, or ``probe_timeout_s`` with no probe handed out or answered
+  (e.g. no request took one) ejects again. A passed round does not restore a target while a
+  critical alarm the probes cannot refute is open (latency, quality, a failure rate too low for
+  the test): that alarm would eject it again, a flap. Probing goes on to the end of the budget so
+  the monitor sees the calls; the monitor's recovery closing the alarm then restores it, else the
+  round ends in another ejection of the same length.
   Passing probes also close the hard-failure alarms (error, server_error, rate_limited) opened before
   the probe round when the probes saw the outage (a failed round or a failure streak) or the same test
   rejects the alarm's failure rate (an outage, not a rise to 8 %): an ejected
@@ -87,6 +95,7 @@ WEIGHT_METRIC = "routewatch.router.target.weight"
 _DEFAULT_GROUP = "default"
 _HARD_FAILURE_SIGNALS = frozenset({"error", "server_error", "rate_limited"})  # passing probes close these
 _HISTORY = 1_000
+_WITHHELD = ("held", "confirming")  # notes of demoting alarms that wait (see `HealthBook._withheld`)
 _T = TypeVar("_T")
 
 
@@ -134,7 +143,7 @@ class HealthPolicy(BaseModel):
     # probing
     probe_budget: int = Field(default=10, ge=1, description="Probe calls per half-open round.")
     probe_interval_s: float = Field(default=5.0, ge=0, description="Least time between two probes.")
-    probe_timeout_s: float = Field(default=60.0, gt=0, description="Wait for outstanding probe results.")
+    probe_timeout_s: float = Field(default=60.0, gt=0, description="Probing with no probe this long ejects.")
     probe_min_successes: int = Field(default=3, ge=1, description="Successes needed whatever the test says.")
     probe_baseline_failure_rate: float = Field(default=0.05, gt=0, lt=1, description="H0 of the probe test.")
     probe_failing_failure_rate: float = Field(default=0.5, gt=0, lt=1, description="H1 of the probe test.")
@@ -146,6 +155,9 @@ class HealthPolicy(BaseModel):
     peer_fraction: float = Field(default=0.6, gt=0, le=1, description="Share of a group alarming together = shift.")
     peer_min_targets: int = Field(default=3, ge=2, description="Group size before the peer check applies.")
     peer_window_s: float = Field(default=600.0, gt=0, description="How recent a peer's alarm must be.")
+    shift_confirm_s: float = Field(
+        default=30.0, ge=0, description="A drift demotion waits this long for peers' alarms (a shift); 0: at once."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> HealthPolicy:
@@ -243,6 +255,8 @@ class _Target:
     next_probe_at: float | None = None
     last_probe_at: float | None = None
     probing_since: float = 0.0
+    probe_seen_at: float = 0.0  # last probe handed out or answered in this round (the timeout's clock)
+    probe_closed: list[str] = field(default_factory=list)  # hard-failure alarms this round's probes closed
     outage_seen: bool = False  # a failure streak or a failed probe round since it last passed its probes
     # ramp
     ramp_start: float = 0.0
@@ -408,7 +422,7 @@ class HealthBook:
             )
             if due:
                 target.probes_given += 1
-                target.last_probe_at = now
+                target.last_probe_at = target.probe_seen_at = now
                 more = target.probes_given < self.policy.probe_budget
                 target.next_probe_at = now + self.policy.probe_interval_s if more else None
         self._publish(moves)
@@ -527,11 +541,17 @@ class HealthBook:
         if target.state is TargetState.HEALTHY and not target.open and not target.times_ejected:
             return  # the common case: nothing can be due
         p = self.policy
-        for alarm in target.open.values():  # re-arm window over: held warnings demote now
-            if not alarm.demotes and alarm.note.startswith("held") and not self._rearming(target, now):
+        for alarm in target.open.values():  # confirmation or re-arm window over: withheld alarms demote now
+            if alarm.demotes or not alarm.note.startswith(_WITHHELD):
+                continue
+            note = self._withheld(target, alarm, now)
+            if note is None:
                 alarm.demotes, alarm.note = True, ""
                 self._version += 1
                 self._demote(target, alarm, now, moves)
+            elif not note.startswith(alarm.note.split(":")[0]):
+                alarm.note = note  # confirmed, but now held by the re-arm window
+                self._version += 1
         state = target.state
         if state is TargetState.HEALTHY:
             if target.times_ejected and now - target.since >= p.max_ejection_s:
@@ -539,10 +559,8 @@ class HealthBook:
         elif state is TargetState.EJECTED and now >= target.eject_until:
             self._start_probing(target, now, moves)
         elif state is TargetState.PROBING:
-            waited = target.last_probe_at if target.last_probe_at is not None else target.since
-            if target.probes_given >= p.probe_budget and now - waited >= p.probe_timeout_s:
-                self._reeject(target, f"probes inconclusive: {target.probe_ok} of {target.probes_given} succeeded, "
-                                      f"{target.probe_fail} failed", now, moves, escalate=False)  # fmt: skip
+            if now - target.probe_seen_at >= p.probe_timeout_s:
+                self._reeject(target, self._probe_timeout_reason(target), now, moves, escalate=False)
         elif state is TargetState.RAMPING:
             if now - target.ramp_start >= p.ramp_s:
                 self._finish_ramp(target, now, moves)
@@ -567,11 +585,10 @@ class HealthBook:
             opened.demotes, opened.note = False, "signal describes the workload or price, not health"
         elif alarm.traffic_shift:
             opened.demotes, opened.note = False, "traffic shift (most streams moved at once)"
-        elif alarm.severity == "warning" and self._rearming(target, now):
-            assert target.recovered_at is not None
-            opened.demotes = False
-            opened.note = (f"held: recovered {now - target.recovered_at:.0f} s ago, within the "
-                           f"{p.rearm_s:.0f} s re-arm window that needs critical evidence")  # fmt: skip
+        else:
+            withheld = self._withheld(target, opened, now)
+            if withheld is not None:
+                opened.demotes, opened.note = False, withheld
         target.open[opened.key] = opened
         if not opened.demotes:
             log.info("routewatch router: %s alarm on %s not acted on: %s", alarm.signal, target.name, opened.note,
@@ -579,6 +596,32 @@ class HealthBook:
                                                   "ignored": opened.note}})  # fmt: skip
             return
         self._demote(target, opened, now, moves)
+
+    def _withheld(self, target: _Target, alarm: _OpenAlarm, now: float) -> str | None:
+        """Why a demoting alarm waits before it acts (None: it acts now).
+
+        Held: a warning just after a recovery waits for the re-arm window. Confirming: a drift alarm
+        in a group big enough for the peer check waits `shift_confirm_s` for its peers, so a traffic
+        shift demotes nobody, not even the first target to alarm. Hard failures never wait.
+        """
+        p = self.policy
+        if alarm.severity == "warning" and self._rearming(target, now):
+            assert target.recovered_at is not None
+            return (f"held: recovered {now - target.recovered_at:.0f} s ago, within the "
+                    f"{p.rearm_s:.0f} s re-arm window that needs critical evidence")  # fmt: skip
+        if (p.shift_confirm_s > 0 and now - alarm.at < p.shift_confirm_s
+                and alarm.signal not in _HARD_FAILURE_SIGNALS and self._has_peers(target)):  # fmt: skip
+            return (f"confirming: acts {p.shift_confirm_s:g} s after it opened unless peers' alarms show a "
+                    "traffic shift")  # fmt: skip
+        return None
+
+    def _has_peers(self, target: _Target) -> bool:
+        """Whether one of the target's groups is big enough for the book's peer check."""
+        for group in self._groups_of(target):
+            streams = {(t.provider, t.model) for t in self._targets.values() if group in self._groups_of(t)}
+            if len(streams) >= self.policy.peer_min_targets:
+                return True
+        return False
 
     def _demote(self, target: _Target, alarm: _OpenAlarm, now: float, moves: list[Transition]) -> None:
         state = target.state
@@ -616,6 +659,10 @@ class HealthBook:
             self._drop_pending(target, alarm.explanation, now, moves)
             return
         if not opened.demotes:
+            return
+        if target.state is TargetState.PROBING:
+            if self._probes_passed(target) and not self._blocking(target):
+                self._restore(target, now, moves)  # the alarm that held the passed round back closed
             return
         if target.state is TargetState.DEGRADED:
             if any(a.demotes for a in target.open.values()):
@@ -658,7 +705,7 @@ class HealthBook:
                 if opened.demotes:
                     opened.demotes, opened.note = False, note
                     self._release(target, opened, note, now, moves)
-                elif opened.note.startswith(("held", "traffic shift")):
+                elif opened.note.startswith((*_WITHHELD, "traffic shift")):
                     opened.note = note  # a held warning in a shift must not demote when the re-arm window ends
 
     def _release(self, target: _Target, opened: _OpenAlarm, note: str, now: float, moves: list[Transition]) -> None:
@@ -734,33 +781,80 @@ class HealthBook:
         target.llr = 0.0
         target.next_probe_at = now
         target.last_probe_at = None
-        target.probing_since = now
+        target.probing_since = target.probe_seen_at = now
+        target.probe_closed = []
         self._move(target, TargetState.PROBING, f"ejection over; probing with up to {self.policy.probe_budget} "
                    f"calls, one per {self.policy.probe_interval_s:g} s", now, moves)  # fmt: skip
 
     def _probe_result(self, target: _Target, ok: bool, label: str, now: float, moves: list[Transition]) -> None:
         p = self.policy
+        target.probe_seen_at = now
         if ok:
             target.probe_ok += 1
             target.llr += self._llr_ok
         else:
             target.probe_fail += 1
             target.llr += self._llr_fail
-        tally = f"{target.probe_ok} of {target.probe_ok + target.probe_fail} probes succeeded"
+        tally = self._tally(target)
+        answered = target.probe_ok + target.probe_fail
         if target.llr >= self._reject:
             target.outage_seen = True
             self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
-        elif target.llr <= self._accept and target.probe_ok >= p.probe_min_successes:
-            target.recovered_at = now
-            closed = self._close_hard_failure_alarms(target)
-            target.outage_seen = False
-            note = f"; probes close the {', '.join(closed)} alarm{'s' if len(closed) > 1 else ''}" if closed else ""
-            self._start_ramp(target, p.ramp_floor, f"probes passed ({tally}){note}; slow start over {p.ramp_s:g} s",
-                             now, moves)  # fmt: skip
-        elif target.probe_ok + target.probe_fail >= p.probe_budget:
+        elif self._probes_passed(target):
+            for key in self._close_hard_failure_alarms(target):
+                target.probe_closed.append(key)
+            blocking = self._blocking(target)
+            if not blocking:
+                self._restore(target, now, moves)
+                return
+            names = ", ".join(a.key for a in blocking)
+            if answered >= p.probe_budget:
+                self._reeject(target, f"probes passed ({tally}) but the open critical {names} alarm would eject it "
+                              "again; it closes when the monitor sees its calls back at baseline", now, moves,
+                              escalate=False)  # fmt: skip
+            else:
+                target.reason = (f"probes passed ({tally}); probing on while the critical {names} alarm is open "
+                                 "(the monitor closes it from these calls)")  # fmt: skip
+        elif answered >= p.probe_budget:
             self._reeject(target, f"probes inconclusive ({tally})", now, moves, escalate=False)
         else:
             target.reason = f"probing: {tally} so far"
+
+    def _tally(self, target: _Target) -> str:
+        return f"{target.probe_ok} of {target.probe_ok + target.probe_fail} probes succeeded"
+
+    def _probes_passed(self, target: _Target) -> bool:
+        return target.llr <= self._accept and target.probe_ok >= self.policy.probe_min_successes
+
+    def _blocking(self, target: _Target) -> list[_OpenAlarm]:
+        """Open alarms that would eject the target again: restoring it now would be a flap.
+
+        Probes answer "does it work?"; a critical latency, quality or failure-rate alarm they cannot
+        refute says "not well enough", and left open it ejects again (at once, or after
+        `eject_after_degraded_s`). Such a target stays out until the monitor, which sees the probes too,
+        closes the alarm.
+        """
+        p = self.policy
+        return [a for a in target.open.values() if a.demotes and a.severity == "critical"
+                and (a.signal in p.eject_signals or p.eject_after_degraded_s is not None)]  # fmt: skip
+
+    def _restore(self, target: _Target, now: float, moves: list[Transition]) -> None:
+        """The probe round passed and nothing open would eject the target again: slow start."""
+        p = self.policy
+        target.recovered_at = now
+        target.outage_seen = False
+        closed = target.probe_closed
+        note = f"; probes close the {', '.join(closed)} alarm{'s' if len(closed) > 1 else ''}" if closed else ""
+        self._start_ramp(target, p.ramp_floor, f"probes passed ({self._tally(target)}){note}; slow start over "
+                         f"{p.ramp_s:g} s", now, moves)  # fmt: skip
+
+    def _probe_timeout_reason(self, target: _Target) -> str:
+        wait = self.policy.probe_timeout_s
+        if target.probes_given == 0 and target.probe_ok + target.probe_fail == 0:
+            return f"no probe call within {wait:g} s of probing (no request took a due probe)"
+        unanswered = max(0, target.probes_given - target.probe_ok - target.probe_fail)
+        return (f"probes inconclusive: {target.probe_ok} of {target.probes_given} succeeded, {target.probe_fail} "
+                f"failed, {unanswered} unanswered, nothing new for {wait:g} s")  # fmt: skip
 
     def _close_hard_failure_alarms(self, target: _Target) -> list[str]:
         """Passing probes are recovery evidence for hard failures opened before this probe round.
