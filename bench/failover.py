@@ -16,12 +16,20 @@ Arms
   429 (more than one deployment); recovery is the timer expiring; no probe, no ramp; quality and
   latency are invisible to it. Both arms retry failures on other deployments, up to 3 attempts.
 
-Per scenario and arm: requests sent to the degraded provider(s) after onset; time to demote (the
-lowest weight among the degraded providers drops below full); time to restore (weight back at full,
-for good, after recovery); flaps (demotions after a return to full weight); success rate;
-schema-valid rate; end-to-end p95 latency; cost per 1,000 requests.
+Per scenario and arm, every figure from the arm's own log of state changes (the HealthBook's
+transitions; the cooldown arm's cooldown spells), so a demotion undone a moment later still counts:
+requests sent to the degraded provider(s) while degraded (onset to recovery); demote: onset to the
+first cut of a degraded provider's share (a move into DEGRADED or EJECTED; a slow start ending at
+the cap of an alarm still open is not a cut); restore: the provider's recovery to its last return to
+full weight, for good; ramp: start of that last slow start (leaving PROBING or DEGRADED) to full
+weight; flaps: cuts of a target after it was back in rotation (entered RAMPING or HEALTHY); success
+rate; schema-valid rate; end-to-end p95 latency; cost per 1,000 requests.
 
-    python bench/failover.py            # all scenarios, ~5 minutes on a shared core
+Targets (exit status 1 when one is missed): fewer requests to the degraded provider than both
+baselines wherever one provider degrades; nobody demoted at any moment when all slow down together;
+no flaps; a recovered provider at full weight within `ramp_s` of its slow start beginning.
+
+    python bench/failover.py            # all scenarios, about a minute on a shared core
     python bench/failover.py --quick    # shorter scenarios
 """
 
@@ -52,7 +60,7 @@ TIMEOUT_S = 10.0
 MAX_ATTEMPTS = 3
 BASE = ProviderSettings(latency_s=0.8, jitter_sigma=0.3, faults={"http_503": 0.01, "schema_violation": 0.005})
 RAMP_S = 60.0
-FULL = 0.999  # a weight below this is a demotion
+RAMP_SLACK_S = 1.0  # moves happen on the next request or tick after they fall due (0.1 s and 1 s apart)
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,17 @@ class TimeoutFailure(TimeoutError):
     pass
 
 
+@dataclass(frozen=True)
+class Move:
+    """A target's state change, as the arm logged it when it happened."""
+
+    at: float
+    target: str
+    old: str
+    new: str
+    reason: str = ""
+
+
 @dataclass
 class Tally:
     """What one arm did in one scenario."""
@@ -146,11 +165,11 @@ class Tally:
     valid: int = 0
     latencies: list[float] = field(default_factory=list)
     cost_usd: float = 0.0
-    weights: list[tuple[float, float]] = field(default_factory=list)  # (time, lowest weight of the degraded)
-    transitions: list[Any] = field(default_factory=list)  # routewatch arm: the health book's moves
+    moves: list[Move] = field(default_factory=list)  # every state change, from the arm's own log
 
-    def attempt(self, provider: str, out: Outcome, now: float, onset: float, degraded: tuple[str, ...]) -> None:
-        if now >= onset and provider in degraded:
+    def attempt(self, provider: str, out: Outcome, now: float, onset: float, case: Case) -> None:
+        ended = case.recover_at if case.recover_at is not None else math.inf
+        if onset <= now < ended and provider in case.degraded:  # while it is degraded, not after it recovered
             self.served_degraded += 1
         if out.ok:
             price_in, price_out = PRICES[provider]
@@ -183,8 +202,8 @@ class RouterArm:
                              clock=vt.clock, timer=vt.timer, rng=random.Random(11), listen=False)  # fmt: skip
         self.monitor: DriftMonitor | None = None
         self.attachment: Any = None
-        self.transitions: list[Any] = []
-        self.router.health.subscribe(self.transitions.append)
+        self._transitions: list[Any] = []
+        self.router.health.subscribe(self._transitions.append)  # the book's own log: no move goes unseen
         if feedback:
             self.monitor = DriftMonitor(sinks=[])
             self.attachment = routewatch.attach(self.monitor, self.router, tick_interval_s=None)
@@ -194,7 +213,7 @@ class RouterArm:
         vt = self.vt
         out = self.fleet.call(provider, vt.now)
         vt.offset += out.latency_s
-        self.tally.attempt(provider, out, vt.now, self.onset, self.case.degraded)
+        self.tally.attempt(provider, out, vt.now, self.onset, self.case)
         if self.monitor is not None:
             key = StreamKey(*MODELS[provider])
             at = vt.now + vt.offset
@@ -218,8 +237,9 @@ class RouterArm:
         if self.attachment is not None:
             self.attachment.tick()
 
-    def weight(self, provider: str) -> float:
-        return self.router.health.weight_factor(provider)
+    def moves(self) -> list[Move]:
+        self.router.health.tick()  # moves due by the end of the run
+        return [Move(t.at, t.target, t.old.value, t.new.value, t.reason) for t in self._transitions]
 
     def close(self) -> None:
         if self.attachment is not None:
@@ -239,6 +259,7 @@ class CooldownArm:
         self.rng = random.Random(11)
         self.until = dict.fromkeys(PROVIDERS, -math.inf)
         self.minute: dict[str, tuple[int, int, int]] = {p: (-1, 0, 0) for p in PROVIDERS}  # minute, requests, fails
+        self.spells: dict[str, list[list[float]]] = {p: [] for p in PROVIDERS}  # [start, end] of each cooldown
 
     def _count(self, provider: str, ok: bool, status: int | None) -> None:
         minute = int(self.vt.now // 60)
@@ -248,6 +269,11 @@ class CooldownArm:
         n, fails = n + 1, fails + (not ok)
         self.minute[provider] = (minute, n, fails)
         if not ok and (status == 429 or (n >= self.MIN_REQUESTS and fails / n > self.FAIL_RATE)):
+            spells = self.spells[provider]
+            if spells and spells[-1][1] > self.vt.now:
+                spells[-1][1] = self.vt.now + self.COOLDOWN_S  # cooled again while cooling: one longer spell
+            else:
+                spells.append([self.vt.now, self.vt.now + self.COOLDOWN_S])
             self.until[provider] = self.vt.now + self.COOLDOWN_S
 
     def request(self) -> Outcome | None:
@@ -261,7 +287,7 @@ class CooldownArm:
             tried.add(provider)
             out = self.fleet.call(provider, self.vt.now)
             self.vt.offset += out.latency_s
-            self.tally.attempt(provider, out, self.vt.now, self.onset, self.case.degraded)
+            self.tally.attempt(provider, out, self.vt.now, self.onset, self.case)
             self._count(provider, out.ok, out.status)
             if out.ok:
                 return out
@@ -270,8 +296,15 @@ class CooldownArm:
     def tick(self) -> None:
         pass
 
-    def weight(self, provider: str) -> float:
-        return 0.0 if self.until[provider] > self.vt.now else 1.0
+    def moves(self) -> list[Move]:
+        """Each cooldown spell as a move out and, when its TTL expired before the end, back in."""
+        out: list[Move] = []
+        for provider, spells in self.spells.items():
+            for begin, end in spells:
+                out.append(Move(begin, provider, "healthy", "ejected", "cooldown"))
+                if end <= self.vt.now:
+                    out.append(Move(end, provider, "ejected", "healthy", "cooldown over"))
+        return sorted(out, key=lambda m: m.at)
 
     def close(self) -> None:
         pass
@@ -294,7 +327,6 @@ def run_arm(arm_name: str, case: Case, duration: float, rps: float, onset: float
         vt.now, vt.offset = i * step, 0.0
         if vt.now >= next_tick:
             arm.tick()
-            tally.weights.append((vt.now, min(arm.weight(p) for p in case.degraded)))
             next_tick += 1.0
         out = arm.request()
         tally.requests += 1
@@ -302,55 +334,68 @@ def run_arm(arm_name: str, case: Case, duration: float, rps: float, onset: float
         if out is not None:
             tally.successes += 1
             tally.valid += int(not out.schema_invalid)
-    tally.transitions = list(getattr(arm, "transitions", []))
+    vt.now = requests * step
+    tally.moves = arm.moves()
     arm.close()
     return tally
 
 
-def ramp_breakdown(t: Tally, case: Case) -> str:
-    """When, after recovery, the health book started the slow start and finished it."""
-    assert case.recover_at is not None
-    moves = [m for m in t.transitions if m.at >= case.recover_at and m.target in case.degraded]
-    ramp = next((m for m in moves if m.new.value == "ramping"), None)
-    if ramp is None:
-        return "no slow start began"
-    done = next((m for m in moves if m.at >= ramp.at and m.old.value == "ramping"), None)
-    ended = f"ramp ended after {done.at - ramp.at:.0f} s ({done.new.value})" if done else "ramp did not end"
-    return f"slow start began {ramp.at - case.recover_at:.0f} s after recovery ({ramp.reason[:40]}...); {ended}"
+# --- figures from the state changes (exact times, nothing sampled) ----------------------------------
+def _demotion(move: Move, ramp_started: float | None) -> bool:
+    """A move that cuts a target's share. A slow start that ends at the cap of an alarm still open
+    (RAMPING -> DEGRADED once ramp_s is over) keeps the weight it reached: not a cut."""
+    if move.new == "ejected":
+        return move.old != "ejected"
+    if move.new != "degraded":
+        return False
+    if move.old == "ramping" and ramp_started is not None and move.at - ramp_started >= RAMP_S - 1e-6:
+        return False
+    return move.old in ("healthy", "ramping")
 
 
-def demote_time(weights: list[tuple[float, float]], onset: float) -> float | None:
-    for t, w in weights:
-        if t >= onset and w < FULL:
-            return t - onset
-    return None
+def demotions(moves: list[Move], targets: tuple[str, ...], since: float) -> list[Move]:
+    out: list[Move] = []
+    ramp_started: dict[str, float] = {}
+    for move in moves:
+        if move.new == "ramping":
+            ramp_started[move.target] = move.at
+        if move.target in targets and move.at >= since and _demotion(move, ramp_started.get(move.target)):
+            out.append(move)
+    return out
 
 
-def restore_time(weights: list[tuple[float, float]], recover_at: float | None) -> float | None:
-    """Seconds after recovery until the weight is back at 1 and stays there to the end."""
-    if recover_at is None:
-        return None
-    back: float | None = None
-    for t, w in weights:
-        if t < recover_at:
+def flaps(moves: list[Move], targets: tuple[str, ...], since: float) -> int:
+    """Demotions of a target after it was back in rotation (entered RAMPING or HEALTHY) since `since`."""
+    count = 0
+    cut = {id(m) for m in demotions(moves, targets, since)}
+    restored: set[str] = set()
+    for move in moves:
+        if move.at < since or move.target not in targets:
             continue
-        back = (t if back is None else back) if w >= FULL else None
-    return None if back is None else back - recover_at
-
-
-def flaps(weights: list[tuple[float, float]], onset: float) -> int:
-    """Demotions after a restore: each return to rotation that is followed by another demotion."""
-    demoted, restored_once, count = False, False, 0
-    for t, w in weights:
-        if t < onset:
-            continue
-        if not demoted and w < FULL:
-            if restored_once:
-                count += 1
-            demoted = True
-        elif demoted and w >= FULL:
-            demoted, restored_once = False, True
+        if id(move) in cut and move.target in restored:
+            count += 1
+        if move.new in ("ramping", "healthy"):
+            restored.add(move.target)
     return count
+
+
+@dataclass(frozen=True)
+class Recovery:
+    back_s: float | None  # recovery -> back at full weight for good (None: not back by the end)
+    ramp_s: float | None  # start of the last slow start (leaving PROBING or DEGRADED) -> full weight
+    started: Move | None  # the move that began that slow start
+
+
+def recovery(moves: list[Move], target: str, recover_at: float) -> Recovery:
+    own = [m for m in moves if m.target == target]
+    if not own or own[-1].new != "healthy":
+        return Recovery(None, None, None) if own else Recovery(0.0, None, None)
+    last = own[-1]
+    back = max(0.0, last.at - recover_at)
+    ramp = next((m for m in reversed(own[:-1]) if m.new == "ramping"), None)
+    if ramp is None or last.old != "ramping":
+        return Recovery(back, None, None)
+    return Recovery(back, last.at - ramp.at, ramp)
 
 
 def p95(values: list[float]) -> float:
@@ -358,8 +403,8 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def fmt(value: float | None, unit: str = "s") -> str:
-    return "never" if value is None else f"{value:.0f} {unit}"
+def fmt(value: float | None, unit: str = "s", none: str = "never") -> str:
+    return none if value is None else f"{value:.0f} {unit}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,38 +417,64 @@ def main(argv: list[str] | None = None) -> int:
     arms = ("routewatch", "none", "cooldown")
     print(f"fleet: 3 providers, weighted, {args.rps:g} req/s virtual, {duration:.0f} s per scenario, onset at "
           f"{onset:.0f} s, recovery (where any) at {recover:.0f} s; ramp_s={RAMP_S:g}")  # fmt: skip
-    header = (f"{'scenario':<18} {'arm':<10} {'to degraded':>11} {'demote':>8} {'restore':>8} {'flaps':>5} "
-              f"{'success':>8} {'valid':>8} {'p95 s':>6} {'$/1k req':>9}")  # fmt: skip
+    header = (f"{'scenario':<18} {'arm':<10} {'to degraded':>11} {'demote':>8} {'restore':>8} {'ramp':>6} "
+              f"{'flaps':>5} {'success':>8} {'valid':>8} {'p95 s':>6} {'$/1k req':>9}")  # fmt: skip
     print(header)
     print("-" * len(header))
     verdicts: list[str] = []
+    missed: list[str] = []
+
+    def verdict(ok: bool, text: str) -> None:
+        verdicts.append(f"{'yes' if ok else 'NO '}  {text}")
+        if not ok:
+            missed.append(text)
+
     started = time.perf_counter()
     for case in cases(onset, recover):
-        rows: dict[str, Tally] = {}
-        for arm in arms:
-            rows[arm] = run_arm(arm, case, duration, args.rps, onset)
+        rows = {arm: run_arm(arm, case, duration, args.rps, onset) for arm in arms}
         for arm, t in rows.items():
-            demote = demote_time(t.weights, onset)
-            print(f"{case.name:<18} {arm:<10} {t.served_degraded:>11} {fmt(demote):>8} "
-                  f"{fmt(restore_time(t.weights, case.recover_at)):>8} {flaps(t.weights, onset):>5} "
-                  f"{100 * t.successes / t.requests:>7.2f}% {100 * t.valid / t.requests:>7.2f}% "
-                  f"{p95(t.latencies):>6.2f} {1000 * t.cost_usd / t.requests:>9.4f}")  # fmt: skip
+            first = next(iter(demotions(t.moves, case.degraded, onset)), None)
+            back = ramp = None
+            if case.recover_at is not None:
+                r = recovery(t.moves, case.degraded[0], case.recover_at)
+                back, ramp = r.back_s, r.ramp_s
+            restore = fmt(back) if case.recover_at is not None else "-"
+            print(f"{case.name:<18} {arm:<10} {t.served_degraded:>11} "
+                  f"{fmt(first.at - onset if first else None):>8} {restore:>8} {fmt(ramp, none='-'):>6} "
+                  f"{flaps(t.moves, case.degraded, onset):>5} {100 * t.successes / t.requests:>7.2f}% "
+                  f"{100 * t.valid / t.requests:>7.2f}% {p95(t.latencies):>6.2f} "
+                  f"{1000 * t.cost_usd / t.requests:>9.4f}")  # fmt: skip
         rw = rows["routewatch"]
         if case.expect_demotion:
             fewer = all(rw.served_degraded < rows[a].served_degraded for a in arms[1:])
-            verdicts.append(f"{case.name}: routewatch sent fewer requests to the degraded provider than both "
-                            f"baselines: {'yes' if fewer else 'NO'}")  # fmt: skip
+            verdict(fewer, f"{case.name}: routewatch sent fewer requests to the degraded provider than both baselines "
+                    f"({rw.served_degraded} vs {rows['none'].served_degraded} none, "
+                    f"{rows['cooldown'].served_degraded} cooldown)")  # fmt: skip
         else:
-            demoted = demote_time(rw.weights, onset) is not None
-            verdicts.append(f"{case.name}: routewatch demoted nobody: {'yes' if not demoted else 'NO'}")
-        verdicts.append(f"{case.name}: routewatch flaps: {flaps(rw.weights, onset)}")
+            cut = demotions(rw.moves, PROVIDERS, 0.0)
+            verdict(not cut, f"{case.name}: routewatch demoted nobody at any moment ({len(cut)} demotions)")
+        n = flaps(rw.moves, PROVIDERS, onset)
+        verdict(n == 0, f"{case.name}: routewatch never flapped ({n} demotions after a return to rotation)")
         if case.recover_at is not None:
-            back = restore_time(rw.weights, case.recover_at)
-            verdicts.append(f"{case.name}: routewatch back at full weight {fmt(back)} after recovery; "
-                            f"{ramp_breakdown(rw, case)}; promised ramp {RAMP_S:.0f} s")  # fmt: skip
+            r = recovery(rw.moves, case.degraded[0], case.recover_at)
+            within = r.ramp_s is not None and r.ramp_s <= RAMP_S + RAMP_SLACK_S
+            how = (
+                (
+                    f"slow start began {r.started.at - case.recover_at:.0f} s after recovery "
+                    f"({r.started.old} -> ramping: {r.started.reason[:48]}...)"
+                )
+                if r.started
+                else "no slow start"
+            )
+            verdict(within, f"{case.name}: back at full weight {fmt(r.ramp_s, none='never')} after its slow start "
+                    f"began (promised ramp_s {RAMP_S:g} s); whole recovery {fmt(r.back_s)} after the provider "
+                    f"recovered; {how}")  # fmt: skip
         print()
     print("\n".join(verdicts))
     print(f"\nran in {time.perf_counter() - started:.0f} s of wall time")
+    if missed:
+        print(f"\n{len(missed)} target(s) missed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -49,7 +49,8 @@ The rules, explicitly:
   the monitor sees the calls; the monitor's recovery closing the alarm then restores it, else the
   round ends in another ejection of the same length.
   Passing probes also close the hard-failure alarms (error, server_error, rate_limited) opened before
-  the probe round when the probes saw the outage (a failed round or a failure streak) or the same test
+  the probe round when the probes saw the outage (a failure streak, or a failed round with most
+  probes since the last restore failing) or the same test
   rejects the alarm's failure rate (an outage, not a rise to 8 %): an ejected
   target gets too little traffic for the monitor to close them, and left open they would cap the ramp
   and eject it again. Latency and quality alarms wait for the monitor's recovery.
@@ -257,7 +258,9 @@ class _Target:
     probing_since: float = 0.0
     probe_seen_at: float = 0.0  # last probe handed out or answered in this round (the timeout's clock)
     probe_closed: list[str] = field(default_factory=list)  # hard-failure alarms this round's probes closed
-    outage_seen: bool = False  # a failure streak or a failed probe round since it last passed its probes
+    outage_seen: bool = False  # a failure streak, or failed probe rounds that saw mostly failures, since restored
+    probed_ok: int = 0  # probe outcomes over every round since the target was last restored
+    probed_fail: int = 0
     # ramp
     ramp_start: float = 0.0
     ramp_from: float = 0.0
@@ -791,14 +794,19 @@ class HealthBook:
         target.probe_seen_at = now
         if ok:
             target.probe_ok += 1
+            target.probed_ok += 1
             target.llr += self._llr_ok
         else:
             target.probe_fail += 1
+            target.probed_fail += 1
             target.llr += self._llr_fail
         tally = self._tally(target)
         answered = target.probe_ok + target.probe_fail
         if target.llr >= self._reject:
-            target.outage_seen = True
+            # An outage, if most probes of every round so far failed; one unlucky round of a target at
+            # 8 % failures is not one (closing its alarm on the next passed round would hide the 8 %).
+            if target.probed_fail >= p.probe_failing_failure_rate * (target.probed_ok + target.probed_fail):
+                target.outage_seen = True
             self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
         elif self._probes_passed(target):
             for key in self._close_hard_failure_alarms(target):
@@ -843,6 +851,7 @@ class HealthBook:
         p = self.policy
         target.recovered_at = now
         target.outage_seen = False
+        target.probed_ok = target.probed_fail = 0
         closed = target.probe_closed
         note = f"; probes close the {', '.join(closed)} alarm{'s' if len(closed) > 1 else ''}" if closed else ""
         self._start_ramp(target, p.ramp_floor, f"probes passed ({self._tally(target)}){note}; slow start over "
@@ -861,8 +870,9 @@ class HealthBook:
 
         An ejected target gets almost no traffic, so the monitor's error alarms cannot close on their own;
         left open they would cap the ramp and eject the target again. The probes refute only failures they
-        can tell from the baseline: either they saw the failure themselves (a failed round, or a failure
-        streak ejected the target) and now see it gone, or the round passes the same sequential test
+        can tell from the baseline: either they saw the failure themselves (a failure streak ejected the
+        target, or a round failed with most probes of all rounds since the last restore failing) and now
+        see it gone, or the round passes the same sequential test
         against the alarm's own failure rate (an outage's ~100 % yes, a rise to 8 % no; that one waits for
         the monitor). The alarm's rate is a sliding-window mean that an outage's first calls barely move,
         hence the first way. Latency and quality alarms always wait for the monitor's recovery.
