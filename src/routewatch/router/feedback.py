@@ -37,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..drift.alarm import Alarm, StreamKey
 from ..records import CallRecord
 from .health import HealthBook, HealthPolicy, TargetHealth, TargetState
+from .probes import PROBE_TAG, ProbeFn, SyntheticProber
 
 __all__ = ["Attachment", "Demotable", "attach"]
 
@@ -71,8 +72,10 @@ class Attachment:
         results_from_bus: bool = True,
         tick_interval_s: float | None = 1.0,
         on_detach: Callable[[], Any] | None = None,
+        prober: SyntheticProber | None = None,
     ) -> None:
         self.monitor = monitor
+        self.prober = prober
         self.health = health
         self.router = router
         self.errors = 0
@@ -121,8 +124,11 @@ class Attachment:
         self.sync()
 
     def tick(self) -> None:
-        """Time-driven moves now (the ticker does this every `tick_interval_s`); never raises."""
+        """Time-driven moves now, and synthetic probes when due (the ticker does this every
+        `tick_interval_s`); never raises."""
         self._guard(self.health.tick)
+        if self.prober is not None and not self._detached:
+            self.prober.tick(self.health, self.on_result)
 
     def sync(self, *, force: bool = False) -> None:
         """Push every ledger line that changed since the last push (all of them with `force`)."""
@@ -146,6 +152,8 @@ class Attachment:
             return
         self._detached = True
         self._stop.set()
+        if self.prober is not None:
+            self.prober.stop()
         try:
             self.monitor.unsubscribe(self._on_alarm)
         except Exception:
@@ -185,8 +193,8 @@ class Attachment:
 
     def _on_call(self, call: CallRecord) -> None:
         model = call.request_model or call.response_model
-        if model is None:
-            return
+        if model is None or call.tag(PROBE_TAG) is not None:
+            return  # a synthetic probe's call is reported by the prober itself
         names = self.health.targets_for_key(StreamKey(call.provider, model))
         if len(names) != 1:
             return  # unknown, or ambiguous (several deployments of one model): report with on_result
@@ -219,27 +227,33 @@ def attach(
     meter_provider: Any = None,
     results_from_bus: bool = True,
     tick_interval_s: float | None = 1.0,
+    probe: ProbeFn | SyntheticProber | None = None,
 ) -> Attachment:
     """Let `monitor`'s alarms (and observed call failures) demote and restore targets in `router`.
 
     `router` has ``.health`` (a `HealthBook`, e.g. ``routewatch.Router``: `policy` belongs in its
     own configuration then), or is a ``litellm.Router`` (see `routewatch.integrations.litellm`), or
     implements `Demotable`. ``tick_interval_s=None`` runs no ticker (call ``Attachment.tick()``
-    yourself); ``clock`` and ``meter_provider`` go to a built book.
+    yourself); ``clock`` and ``meter_provider`` go to a built book. `probe`: a function
+    ``probe(target)`` (or a configured `SyntheticProber`) that sends a probe when no real request
+    took a due one (see `routewatch.router.probes`).
     """
+    prober = _prober(probe)
     if not callable(getattr(monitor, "subscribe", None)) or not callable(getattr(monitor, "unsubscribe", None)):
         raise TypeError(f"attach needs a DriftMonitor (subscribe/unsubscribe), got {type(monitor).__name__}")
-    if type(router).__module__.startswith("litellm.") and isinstance(getattr(router, "model_list", None), list):
-        from ..integrations.litellm import attach_litellm
+    if type(router).__module__.startswith("litellm."):
+        from ..integrations.litellm import attach_litellm, is_litellm_router
 
-        feedback = attach_litellm(router, monitor, policy=policy, clock=clock, meter_provider=meter_provider,
-                                  tick_interval_s=tick_interval_s)  # fmt: skip
-        return feedback.attachment
+        if is_litellm_router(router):
+            feedback = attach_litellm(router, monitor, policy=policy, clock=clock, meter_provider=meter_provider,
+                                      tick_interval_s=tick_interval_s, probe=prober)  # fmt: skip
+            return feedback.attachment
     book = getattr(router, "health", None)
     if isinstance(book, HealthBook):
         if policy is not None:
             raise ValueError("this router has its own HealthBook: set the health policy in the router's config")
-        return Attachment(monitor, book, router=router, results_from_bus=False, tick_interval_s=tick_interval_s)
+        return Attachment(monitor, book, router=router, results_from_bus=False, tick_interval_s=tick_interval_s,
+                          prober=prober)  # fmt: skip
     if not isinstance(router, Demotable):
         raise TypeError(
             f"{type(router).__name__} is neither a routewatch Router (.health) nor Demotable "
@@ -259,4 +273,11 @@ def attach(
         push=router.apply_health,
         results_from_bus=results_from_bus,
         tick_interval_s=tick_interval_s,
+        prober=prober,
     )
+
+
+def _prober(probe: ProbeFn | SyntheticProber | None) -> SyntheticProber | None:
+    if probe is None or isinstance(probe, SyntheticProber):
+        return probe
+    return SyntheticProber(probe)

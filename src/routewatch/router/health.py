@@ -395,6 +395,10 @@ class HealthBook:
         self._publish(moves)
 
     # --- queries ------------------------------------------------------------------------------------
+    def now(self) -> float:
+        """The book's clock: the time base of `since` and `next_probe_at`."""
+        return self._clock()
+
     def state(self, name: str) -> TargetState:
         return self._query(name, lambda target, now: target.state)
 
