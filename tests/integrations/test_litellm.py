@@ -11,8 +11,11 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is importe
 import asyncio
 import contextlib
 import random
+import time
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import litellm
 import pytest
@@ -20,8 +23,9 @@ import pytest
 import routewatch
 from routewatch.classify import RouteTable
 from routewatch.drift import DriftMonitor, MonitorConfig
-from routewatch.integrations.litellm import LiteLLMFeedback, attach_litellm, deployment_target
+from routewatch.integrations.litellm import LiteLLMFeedback, attach_litellm, deployment_target, deployments_of
 from routewatch.router import HealthPolicy, TargetState
+from routewatch.router.probes import SyntheticProber
 from routewatch.simulator import ProviderSettings, Scenario, Simulator
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -87,8 +91,12 @@ def paths(sim: Simulator) -> list[str]:
     return [r.path.split("/")[1] for r in sim.requests if r.path.endswith("/chat/completions")]
 
 
+def deployments(router: Any) -> list[dict[str, Any]]:
+    return router.registry().all()  # type: ignore[no-any-return]  # LiteLLM 1.110: model_list is deprecated
+
+
 def weights(router: Any) -> dict[str, Any]:
-    return {d["model_info"]["id"]: d["litellm_params"].get("weight") for d in router.model_list}
+    return {d["model_info"]["id"]: d["litellm_params"].get("weight") for d in deployments(router)}
 
 
 def test_deployments_map_to_the_streams_routewatch_sees(sim: Simulator) -> None:
@@ -120,6 +128,7 @@ def test_a_latency_drift_weights_the_slow_deployment_down(sim: Simulator, router
         assert health.reason.startswith("p95 latency of east/gpt-4o-mini rose from")
         assert weights(router)["east"] < 1000 * 0.5 and weights(router)["west"] == 1000
         share = weights(router)["east"] / (weights(router)["east"] + 1000)
+        routewatch.uninstrument()  # hold the weights still: no further alarm (a busy host can slow west too)
         sim.clear_requests()
         random.seed(7)
         calls(router, 40)
@@ -219,16 +228,16 @@ def test_the_filter_fails_open_when_every_candidate_is_ejected(router: Any) -> N
         for name in ("east", "west"):
             for _ in range(5):
                 feedback.health.on_result(name, ok=False, status_code=503)
-        deployments = list(router.model_list)
-        assert feedback.filter(deployments) == deployments and feedback.fail_open == 1
+        listed = list(deployments(router))
+        assert feedback.filter(listed) == listed and feedback.fail_open == 1
         foreign = {"model_info": {"id": "elsewhere"}, "litellm_params": {"model": "x"}}
-        assert feedback.filter([foreign, *deployments]) == [foreign]  # not ours: left alone
+        assert feedback.filter([foreign, *listed]) == [foreign]  # not ours: left alone
     finally:
         feedback.detach()
 
 
 def test_detach_unregisters_and_restores_the_weights(router: Any) -> None:
-    router.model_list[1]["litellm_params"]["weight"] = 3
+    deployments(router)[1]["litellm_params"]["weight"] = 3
     feedback = attach_litellm(router, DriftMonitor(sinks=[]), tick_interval_s=None)
     assert feedback in litellm.callbacks and weights(router) == {"east": 1000, "west": 3000}
     other = attach_litellm(router, DriftMonitor(sinks=[]), tick_interval_s=None)
@@ -239,7 +248,7 @@ def test_detach_unregisters_and_restores_the_weights(router: Any) -> None:
                  "_async_failure_callback"):  # fmt: skip
         assert feedback not in getattr(litellm, name)
     assert weights(router) == {"east": None, "west": 3}
-    assert "weight" not in router.model_list[0]["litellm_params"]
+    assert "weight" not in deployments(router)[0]["litellm_params"]
 
 
 def test_attach_litellm_refuses_what_it_cannot_drive(router: Any) -> None:
@@ -308,7 +317,7 @@ def test_refresh_takes_in_a_new_model_list_and_keeps_health_by_deployment_id(sim
         north = {"model_name": "chat", "model_info": {"id": "north"},
                  "litellm_params": {"model": "openai/gpt-4.1-mini", "api_base": f"{sim.url}/north/v1",
                                     "api_key": "sk-test", "weight": 2}}  # fmt: skip
-        keep = [{k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()} for d in router.model_list]
+        keep = [{k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()} for d in deployments(router)]
         for d in keep:
             d["litellm_params"].pop("weight", None)
         router.set_model_list([*keep[:1], north])  # west leaves, north arrives, east stays ejected
@@ -320,3 +329,111 @@ def test_refresh_takes_in_a_new_model_list_and_keeps_health_by_deployment_id(sim
     finally:
         feedback.detach()
     assert weights(router) == {"east": None, "north": 2}
+
+
+def test_no_deprecated_router_member_is_read(sim: Simulator, router: Any) -> None:
+    """LiteLLM 1.110 deprecates Router.model_list; routewatch reads registry().all() and warns nothing."""
+    from litellm.router_deprecated import DEPRECATED_ROUTER_MEMBER_USES
+
+    before = dict(DEPRECATED_ROUTER_MEMBER_USES)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attachment = routewatch.attach(DriftMonitor(sinks=[]), router, tick_interval_s=None)
+        feedback = attachment.integration
+        calls(router, 4)
+        feedback.filter(list(deployments(router)))
+        feedback.refresh()
+        feedback.status()
+        attachment.detach()
+    ours = [w for w in caught if issubclass(w.category, DeprecationWarning) and "/routewatch/" in w.filename]
+    assert ours == [] and dict(DEPRECATED_ROUTER_MEMBER_USES) == before
+
+
+def test_older_routers_without_a_registry_are_read_through_model_list() -> None:
+    class OldRouter:  # litellm before the entry points: a plain model_list attribute
+        model_list: ClassVar[list[dict[str, Any]]] = [{"model_info": {"id": "x"}}]
+
+    class NewRouter:
+        model_list = property(lambda self: pytest.fail("model_list read on a router that has registry()"))
+
+        def registry(self) -> Any:
+            return SimpleNamespace(all=lambda: [{"model_info": {"id": "y"}}])
+
+    assert deployments_of(OldRouter()) == [{"model_info": {"id": "x"}}]
+    assert deployments_of(NewRouter()) == [{"model_info": {"id": "y"}}]
+    assert deployments_of(object()) is None
+
+
+def test_with_litellms_own_cooldowns_on_probes_wait_for_the_cooldown_and_then_restore(sim: Simulator) -> None:
+    """LiteLLM's cooldown and routewatch's ejection both hold a failing deployment out; while LiteLLM still
+    cools it, routewatch's filter never sees it and spends no probe; once the cooldown ends the probes go."""
+    sim.set_scenario(Scenario())
+    model_list = [
+        {"model_name": "chat", "model_info": {"id": name},
+         "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": f"{sim.url}/{name}/v1", "api_key": "sk-test"}}
+        for name in ("east", "west")
+    ]  # fmt: skip
+    router = litellm.Router(model_list=model_list, num_retries=0, cooldown_time=0.5)  # cooldowns on
+    clock = Clock()
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=clock, tick_interval_s=None)
+    cooldowns = router.health().cooldowns
+    try:
+        sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_503": 1})}))
+        random.seed(6)
+        for _ in range(20):
+            calls(router, 5)
+            if feedback.health.state("east") is TargetState.EJECTED:
+                break
+        assert feedback.health.state("east") is TargetState.EJECTED
+        assert set(calls(router, 10)) == {"west"}  # no "No deployments available": west stays in
+
+        sim.set_scenario(Scenario())  # east is fixed, but LiteLLM still holds it (a long cooldown of its own)
+        cooldowns.add_deployment_to_cooldown("east", Exception("held by the test"), 503, cooldown_time=60)
+        clock.now += 30
+        assert feedback.health.state("east") is TargetState.PROBING
+        assert set(calls(router, 4, clock, step_s=5)) == {"west"}
+        assert feedback.probes_sent == 0 and feedback.status()["east"].reason.startswith("ejection over; probing")
+
+        cooldowns.add_deployment_to_cooldown("east", Exception("held by the test"), 503, cooldown_time=0.2)
+        deadline = time.monotonic() + 10
+        while cooldowns.get_active_cooldowns(["east"], None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not cooldowns.get_active_cooldowns(["east"], None)
+        served = calls(router, 10, clock, step_s=5)
+        assert served.count("east") == feedback.probes_sent >= 5
+        assert feedback.health.state("east") is TargetState.RAMPING
+    finally:
+        feedback.detach()
+
+
+def test_a_synthetic_probe_restores_a_deployment_the_sync_path_never_probes(sim: Simulator, router: Any) -> None:
+    """Router.completion runs no filter callbacks, so no request ever takes a due probe; a probe function does."""
+    clock = Clock()
+    probed: list[str] = []
+
+    def probe(deployment_id: str) -> bool:  # a real call to that deployment, outside the router
+        params = next(d["litellm_params"] for d in deployments(router) if d["model_info"]["id"] == deployment_id)
+        litellm.completion(model=params["model"], api_base=params["api_base"], api_key=params["api_key"],
+                           messages=MESSAGES)  # fmt: skip
+        probed.append(deployment_id)
+        return True
+
+    prober = SyntheticProber(probe, after_s=0)
+    feedback = attach_litellm(router, DriftMonitor(sinks=[]), clock=clock, tick_interval_s=None, probe=prober)
+    try:
+        for _ in range(5):
+            feedback.attachment.on_result("east", ok=False, status_code=503)
+        clock.now += 30
+        for _ in range(10):
+            if feedback.health.state("east") is not TargetState.PROBING:
+                break
+            before = feedback.status()["east"].reason
+            feedback.tick()
+            deadline = time.monotonic() + 10
+            while feedback.status()["east"].reason == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            clock.now += 5
+        assert probed == ["east"] * 5 and feedback.health.state("east") is TargetState.RAMPING
+        assert 100 <= weights(router)["east"] < 1000
+    finally:
+        feedback.detach()

@@ -54,8 +54,9 @@ from litellm.integrations.custom_logger import CustomLogger
 from ..classify import RouteTable
 from ..router.feedback import Attachment
 from ..router.health import HealthBook, HealthPolicy, TargetHealth, TargetState
+from ..router.probes import ProbeFn, SyntheticProber
 
-__all__ = ["LiteLLMFeedback", "attach_litellm", "deployment_target"]
+__all__ = ["LiteLLMFeedback", "attach_litellm", "deployment_target", "deployments_of", "is_litellm_router"]
 
 log = logging.getLogger("routewatch.router")
 
@@ -74,6 +75,28 @@ _PROVIDERS = {
 _CHAT_PATHS = {"anthropic": "/v1/messages", "cohere": "/v2/chat", "cohere_chat": "/v2/chat", "ollama": "/api/generate",
                "ollama_chat": "/api/chat"}  # fmt: skip
 _SIGNATURE_HEADERS = {"authorization": "Bearer x", "anthropic-version": "2023-06-01"}
+
+
+def is_litellm_router(router: Any) -> bool:
+    """A ``litellm.Router`` (recognised by its module and deployment list, without deprecated reads)."""
+    return type(router).__module__.startswith("litellm.") and deployments_of(router) is not None
+
+
+def deployments_of(router: Any) -> list[Any] | None:
+    """The router's live deployment list: ``registry().all()`` (LiteLLM 1.100+), else ``model_list``.
+
+    LiteLLM 1.110 deprecates the ``model_list`` attribute with a DeprecationWarning on every read.
+    """
+    registry = getattr(type(router), "registry", None)
+    if callable(registry):
+        try:
+            deployments = router.registry().all()
+        except Exception:
+            log.debug("routewatch: litellm Router.registry().all() failed", exc_info=True)
+        else:
+            return deployments if isinstance(deployments, list) else None
+    deployments = getattr(router, "model_list", None)
+    return deployments if isinstance(deployments, list) else None
 
 
 def deployment_target(deployment: Mapping[str, Any], routes: RouteTable | None = None) -> tuple[str, str]:
@@ -137,6 +160,7 @@ class LiteLLMFeedback(CustomLogger):
         clock: Callable[[], float] | None = None,
         meter_provider: Any = None,
         tick_interval_s: float | None = 1.0,
+        probe: ProbeFn | SyntheticProber | None = None,
     ) -> None:
         super().__init__()
         # LiteLLM de-duplicates loggers by class and public scalar attributes: make each one distinct.
@@ -156,8 +180,10 @@ class LiteLLMFeedback(CustomLogger):
         self._targets = dict(targets or {})
         self._routes = RouteTable(providers) if providers is not None else None
         self._scan()
+        prober = SyntheticProber(probe) if probe is not None and not isinstance(probe, SyntheticProber) else probe
         self.attachment = Attachment(monitor, self.health, router=router, push=self._apply, results_from_bus=False,
-                                     tick_interval_s=tick_interval_s, on_detach=self._unregister)  # fmt: skip
+                                     tick_interval_s=tick_interval_s, on_detach=self._unregister,
+                                     prober=prober)  # fmt: skip
         self.attachment.integration = self
         litellm.logging_callback_manager.add_litellm_callback(self)
 
@@ -272,7 +298,7 @@ class LiteLLMFeedback(CustomLogger):
                 self._original.pop(ident, None)
 
     def _deployments(self) -> Iterable[dict[str, Any]]:
-        return [d for d in (getattr(self.router, "model_list", None) or []) if isinstance(d, dict)]
+        return [d for d in (deployments_of(self.router) or []) if isinstance(d, dict)]
 
     def _apply(self, ident: str, health: TargetHealth) -> None:
         weight = max(1, round(self._base.get(ident, 1.0) * _WEIGHT_SCALE * health.weight_factor))
@@ -336,17 +362,20 @@ def attach_litellm(
     clock: Callable[[], float] | None = None,
     meter_provider: Any = None,
     tick_interval_s: float | None = 1.0,
+    probe: ProbeFn | SyntheticProber | None = None,
 ) -> LiteLLMFeedback:
     """Let `monitor`'s alarms and the router's own call results demote, eject, probe and restore the
     deployments of `litellm_router` (a ``litellm.Router``).
 
     `targets` maps deployment ids (``model_info.id``) to (provider, model) when deriving them from
     ``litellm_params`` is not right; `providers` maps base URLs to provider names as in
-    ``routewatch.instrument(providers=...)`` (default: the active instrumentation's mapping).
+    ``routewatch.instrument(providers=...)`` (default: the active instrumentation's mapping). `probe`:
+    ``probe(deployment_id)``, sent when a probing deployment's due probe found no request (see
+    `routewatch.router.probes`); without it, probes are the router's own requests only.
     """
-    if not isinstance(getattr(litellm_router, "model_list", None), list):
+    if deployments_of(litellm_router) is None:
         raise TypeError(f"attach_litellm needs a litellm.Router, got {type(litellm_router).__name__}")
     if not callable(getattr(monitor, "subscribe", None)):
         raise TypeError(f"attach_litellm needs a DriftMonitor, got {type(monitor).__name__}")
     return LiteLLMFeedback(litellm_router, monitor, policy=policy, targets=targets, providers=providers, clock=clock,
-                           meter_provider=meter_provider, tick_interval_s=tick_interval_s)  # fmt: skip
+                           meter_provider=meter_provider, tick_interval_s=tick_interval_s, probe=probe)  # fmt: skip
