@@ -67,7 +67,12 @@ def demo_monitor_config() -> Any:
     # scheduling hiccups are small, correlated shifts that a production budget would flag.
     continuous = {"warm_up": 100, "cooldown": 15, "halflife": 300.0, "window": 16, "shifts": (2.0, 4.0),
                   "tail_ratio": 10.0, "persistence": 3}  # fmt: skip
-    rates = {"warm_up": 50, "cooldown": 20, "block": 10, "memory": 2000, "recovery_ratio": 0.3, "prior_n": 30.0}
+    # Healthy demo providers make no errors and no bad outputs. On such an all-zero baseline a weak
+    # prior taken 0.6 sd pessimistically makes the improvement test fire after every warm-up and
+    # cooldown, so the detector sat in cooldown most of the time and a regression starting in one was
+    # learned as the new baseline (no alarm). 0.3 sd keeps the prior's caution without that.
+    rates = {"warm_up": 50, "cooldown": 20, "block": 10, "memory": 2000, "recovery_ratio": 0.3, "prior_n": 30.0,
+             "uncertainty": 0.3}  # fmt: skip
     return MonitorConfig(
         signals=("latency", "error", "server_error", "schema_invalid"),
         false_alarms_per_100k=5.0,
@@ -156,8 +161,9 @@ def _run(
             """The four verdicts as they stand right now (the live view's summary panel)."""
             now = Summary(scenario=scenario, regression=regression.description, regressed=regressed.name,
                           router=routing.kind, duration_s=duration_s, injected_at_s=inject_at,
-                          recovered_at_s=recover_at, calls=0)  # fmt: skip
-            return summarise(now, tally, {n: st for n, (st, _, _) in routing.states().items()}).lines()[1:5]
+                          recovered_at_s=recover_at, calls=0,
+                          expected_signals=regression.expected_signals)  # fmt: skip
+            return summarise(now, tally, {n: st for n, (st, _, _) in routing.states().items()}).lines()[1:6]
 
         title = f"routewatch demo: {regressed.name} will regress ({regression.description}); router: {routing.kind}"
         view: Any = (
@@ -168,17 +174,10 @@ def _run(
         if not live:
             print(title, file=sys.stderr if as_json else sys.stdout, flush=True)
         _wire_events(tally, monitor, routing, view)
-        if hasattr(routing, "on_probe"):
-
-            def on_probe(target: str, ok: bool) -> None:
-                tally.probe_seen(target, ok)
-                view.on_event(tally.event("probe", target, "probe passed" if ok else "probe failed"))
-
-            routing.on_probe = on_probe
         stop = threading.Event()
         workers = [
             threading.Thread(
-                target=_worker, args=(i, workload, routing, tally, stop), daemon=True, name=f"demo-worker-{i}"
+                target=_worker, args=(i, workload, routing, tally, view, stop), daemon=True, name=f"demo-worker-{i}"
             )
             for i in range(_WORKERS)
         ]
@@ -205,13 +204,17 @@ def _run(
         scenario=scenario, regression=regression.description, regressed=regressed.name, router=routing.kind,
         duration_s=duration_s, injected_at_s=inject_at, recovered_at_s=recover_at,
         calls=sum(tally.row(t.name).calls for t in TARGETS), cost_usd=cost, traces_file=traces_file,
+        expected_signals=regression.expected_signals,
     )  # fmt: skip
     summary.final_reason = still
     return summarise(summary, tally, states)
 
 
-def _worker(index: int, workload: Any, routing: Any, tally: Tally, stop: threading.Event) -> None:
-    """Paced requests until told to stop: each worker sends one every `_WORKERS / _RATE_PER_S` seconds."""
+def _worker(index: int, workload: Any, routing: Any, tally: Tally, view: Any, stop: threading.Event) -> None:
+    """Paced requests until told to stop: each worker sends one every `_WORKERS / _RATE_PER_S` seconds.
+
+    A request the router sent as a probe is counted as a probe, not as traffic, and shown as an event.
+    """
     period = _WORKERS / _RATE_PER_S
     due = time.monotonic() + index * period / _WORKERS
     while not stop.is_set():
@@ -224,9 +227,8 @@ def _worker(index: int, workload: Any, routing: Any, tally: Tally, stop: threadi
         if sent.target:
             tally.routed(sent.target, sent.probe)
             if sent.probe:
-                tally.event(
-                    "probe", sent.target, f"probe ({kind}) {'passed' if sent.ok else 'failed: ' + str(sent.error)}"
-                )
+                outcome = "passed" if sent.ok else f"failed: {sent.error}"
+                view.on_event(tally.event("probe", sent.target, f"probe ({kind}) {outcome}"))
 
 
 def _drive(

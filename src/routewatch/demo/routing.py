@@ -63,7 +63,10 @@ def demo_policy(duration_s: float) -> Any:
         rearm_s=5.0 * unit,
         base_ejection_s=2.0 * unit,
         max_ejection_s=10.0 * unit,
-        probe_interval_s=0.2 * unit,
+        # A target stays ejected until the monitor closes its critical alarm, and the monitor sees an
+        # ejected target only through its probes: enough of them to close a quality alarm in seconds.
+        probe_budget=50,
+        probe_interval_s=0.05 * unit,
         probe_timeout_s=5.0,
         ramp_s=3.0 * unit,
         shift_confirm_s=0.5 * unit,
@@ -164,14 +167,14 @@ class RouterRouting:
         self.router = Router(config, clients=clients, tracer_provider=tracer_provider, meter_provider=meter_provider,
                              rng=random.Random(seed))  # fmt: skip
         self._by_client = {id(c): name for name, c in clients.items()}
-        self.on_probe: Callable[[str, bool], None] | None = None
-        if tracer_provider is not None and hasattr(tracer_provider, "add_span_processor"):
-            tracer_provider.add_span_processor(_ProbeWatch(self))
-        self.attachment = attach(monitor, self.router, tick_interval_s=0.1)
         self._local = threading.local()
+        if tracer_provider is not None and hasattr(tracer_provider, "add_span_processor"):
+            tracer_provider.add_span_processor(_ProbeWatch(self._local))
+        self.attachment = attach(monitor, self.router, tick_interval_s=0.1)
 
     def send(self, call: Callable[[Target, Any], None]) -> Sent:
         self._local.tried = []
+        self._local.probe = False
 
         def fn(client: Any, model: str) -> None:
             name = self._by_client[id(client)]
@@ -182,9 +185,9 @@ class RouterRouting:
             self.router.run(fn)
         except Exception as exc:
             tried = self._local.tried
-            return Sent(tried[-1] if tried else "", False, len(tried), False, type(exc).__name__)
+            return Sent(tried[-1] if tried else "", False, len(tried), self._local.probe, type(exc).__name__)
         tried = self._local.tried
-        return Sent(tried[-1], True, len(tried), False)
+        return Sent(tried[-1], True, len(tried), self._local.probe)
 
     def states(self) -> dict[str, tuple[str, float, str]]:
         return {n: (h.state.value, h.weight_factor, h.reason) for n, h in self.router.health.status().items()}
@@ -198,17 +201,19 @@ class RouterRouting:
 
 
 class _ProbeWatch(SpanProcessor):
-    """Reads the router's decision spans: a request the router sent as a probe says so in its span."""
+    """Reads the router's decision spans: a request the router sent as a probe says so in its span.
 
-    def __init__(self, routing: RouterRouting) -> None:
-        self.routing = routing
+    The routing span ends on the thread that called `Router.run`, before `run` returns, so the flag
+    lands in that thread's `send`.
+    """
+
+    def __init__(self, local: threading.local) -> None:
+        self.local = local
 
     def on_end(self, span: Any) -> None:
         attributes = span.attributes or {}
-        target = attributes.get("routewatch.router.target")
-        callback = self.routing.on_probe
-        if callback is not None and attributes.get("routewatch.router.probe") and isinstance(target, str):
-            callback(target, span.status.is_ok)
+        if attributes.get("routewatch.router.probe") and hasattr(self.local, "probe"):
+            self.local.probe = True
 
 
 def make_routing(

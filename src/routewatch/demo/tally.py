@@ -53,7 +53,6 @@ class Tally:
         self._by_key = {(t.provider, t.model): t.name for t in targets}
         self._windows = {t.name: _Window() for t in targets}
         self._routed: list[tuple[float, str, bool]] = []  # (at, target, probe)
-        self._probes: list[tuple[float, str, bool]] = []  # (at, target, ok), as the router reported them
         self.events: list[Event] = []
         self._lock = threading.Lock()
 
@@ -120,14 +119,10 @@ class Tally:
         total = len(picked)
         return {t.name: (picked.count(t.name) / total if total else 0.0) for t in self.targets}, total
 
-    def probe_seen(self, target: str, ok: bool) -> None:
-        with self._lock:
-            self._probes.append((self.now(), target, ok))
-
     def probes(self, target: str) -> int:
+        """Requests the router sent to `target` as probes."""
         with self._lock:
-            routed = sum(1 for _, t, probe in self._routed if probe and t == target)
-            return routed + sum(1 for _, t, _ok in self._probes if t == target)
+            return sum(1 for _, t, probe in self._routed if probe and t == target)
 
 
 def _p95(values: list[float]) -> float | None:
