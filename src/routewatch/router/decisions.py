@@ -1,6 +1,7 @@
 """Routing decisions as values and as telemetry: what was considered, what was skipped and why,
 what was chosen. One `Decision` per attempt; the request's `routewatch.route <task>` span carries
-the last one as attributes and every failover as an event.
+the last one as attributes, every attempt's as a `routewatch.decision` event (so a failover loses
+none), every failover as a `routewatch.failover` event, and their count as `.failovers`.
 
 Candidate and skip lists are compact JSON strings (OTel attributes cannot nest), bounded in length.
 """
@@ -17,7 +18,10 @@ from ..redact import scrub
 from .budget import Failure
 from .policies import Candidate
 
-__all__ = ["ATTR", "Decision", "annotate", "failover_event"]
+__all__ = ["ATTR", "DECISION_EVENT", "FAILOVER_EVENT", "Decision", "annotate", "failover_event"]
+
+DECISION_EVENT = "routewatch.decision"
+FAILOVER_EVENT = "routewatch.failover"
 
 _MAX_JSON = 4_000
 
@@ -70,15 +74,19 @@ def _compact(value: Any) -> str:
     return text if len(text) <= _MAX_JSON else text[: _MAX_JSON - 3] + "..."
 
 
-def annotate(span: Span, decision: Decision, router: str) -> None:
-    """Write the decision onto the routing span (overwriting the previous attempt's)."""
+def annotate(span: Span, decision: Decision, router: str, failovers: int) -> None:
+    """Write the decision onto the routing span (the latest attempt's wins) and add it as an event."""
     if not span.is_recording():
         return
+    attributes = _attributes(decision)
+    span.add_event(DECISION_EVENT, attributes)
+    span.set_attributes({**attributes, ATTR.ROUTER: router, ATTR.TASK: decision.task, ATTR.POLICY: decision.policy,
+                         ATTR.FAILOVERS: failovers})  # fmt: skip
+
+
+def _attributes(decision: Decision) -> dict[str, Any]:
     chosen = decision.chosen
     attributes: dict[str, Any] = {
-        ATTR.ROUTER: router,
-        ATTR.TASK: decision.task,
-        ATTR.POLICY: decision.policy,
         ATTR.CANDIDATES: _compact([c.as_dict() for c in decision.candidates]),
         ATTR.SKIPPED: _compact([{"target": t, "reason": r} for t, r in decision.skipped]),
         ATTR.ATTEMPT: decision.attempt,
@@ -89,12 +97,14 @@ def annotate(span: Span, decision: Decision, router: str) -> None:
         attributes[ATTR.TARGET] = chosen.name
         attributes[ATTR.PROVIDER] = chosen.target.provider
         attributes[ATTR.MODEL] = chosen.target.model
-    span.set_attributes(attributes)
+    return attributes
 
 
-def failover_event(span: Span, target: str, attempt: int, failure: Failure, message: str) -> None:
-    """A `routewatch.failover` span event: which target failed, how, and that another will be tried."""
+def failover_event(span: Span, target: str, attempt: int, failure: Failure, message: str, failovers: int) -> None:
+    """A `routewatch.failover` span event: which target failed, how, and that another will be tried;
+    `failovers` (the request's count so far) goes on the span."""
     if span.is_recording():
-        attributes = {"routewatch.router.target": target, "routewatch.router.attempt": attempt,
-                      "exception.message": scrub(message)[:500], **failure.as_attributes()}  # fmt: skip
-        span.add_event("routewatch.failover", attributes)
+        attributes = {ATTR.TARGET: target, ATTR.ATTEMPT: attempt, "exception.message": scrub(message)[:500],
+                      **failure.as_attributes()}  # fmt: skip
+        span.add_event(FAILOVER_EVENT, attributes)
+        span.set_attribute(ATTR.FAILOVERS, failovers)

@@ -25,7 +25,7 @@ from typing import Any
 from .config import Objectives, Target, TaskPolicy
 from .stats import TargetStats
 
-__all__ = ["WARMUP_SAMPLES", "Candidate", "Selection", "expected_cost", "meets_objectives", "select"]
+__all__ = ["WARMUP_SAMPLES", "Candidate", "Selection", "expected_cost", "meets_objectives", "score", "select"]
 
 WARMUP_SAMPLES = 5  # below this a target's latency is unknown, and it is tried first to learn it
 
@@ -77,14 +77,21 @@ def _weighted(candidates: Sequence[Candidate], rng: random.Random) -> Candidate 
     return next(c for c in reversed(candidates) if c.weight > 0)
 
 
-def select_weighted(candidates: Sequence[Candidate], rng: random.Random) -> Candidate | None:
+def _score_weighted(candidates: Sequence[Candidate]) -> None:
     total = sum(c.weight for c in candidates)
     for candidate in candidates:
         candidate.score = candidate.weight / total if total > 0 else 0.0
+
+
+def select_weighted(candidates: Sequence[Candidate], rng: random.Random) -> Candidate | None:
+    _score_weighted(candidates)
     return _weighted(candidates, rng)
 
 
-def select_priority(candidates: Sequence[Candidate], rng: random.Random, overprovision: float) -> Candidate | None:
+def _priority_shares(
+    candidates: Sequence[Candidate], overprovision: float
+) -> list[tuple[float, list[Candidate], float]]:
+    """(share of traffic, members, effective weight) per priority level, best first; scores each candidate."""
     levels: dict[int, list[Candidate]] = {}
     for candidate in candidates:
         levels.setdefault(candidate.target.priority, []).append(candidate)
@@ -101,6 +108,12 @@ def select_priority(candidates: Sequence[Candidate], rng: random.Random, overpro
     for share, members, effective in shares:
         for c in members:
             c.score = (share / total) * (c.weight / effective) if total > 0 and effective > 0 else 0.0
+    return shares
+
+
+def select_priority(candidates: Sequence[Candidate], rng: random.Random, overprovision: float) -> Candidate | None:
+    shares = _priority_shares(candidates, overprovision)
+    total = sum(s for s, _, _ in shares)
     if total <= 0:
         return None
     draw = rng.random() * total
@@ -154,9 +167,7 @@ def _ranked_select(
     return _cascade(ranked, rng), ""
 
 
-def select_cost(
-    candidates: Sequence[Candidate], rng: random.Random, policy: TaskPolicy
-) -> tuple[Candidate | None, str]:
+def _score_cost(candidates: Sequence[Candidate], policy: TaskPolicy) -> None:
     for c in candidates:
         c.score = c.cost_usd if c.cost_usd is not None else math.inf
         failing = meets_objectives(c.stats, policy.objectives)
@@ -164,14 +175,18 @@ def select_cost(
             c.note = f"misses objective: {failing}"
         elif c.cost_usd is None:
             c.note = "unpriced"
+
+
+def select_cost(
+    candidates: Sequence[Candidate], rng: random.Random, policy: TaskPolicy
+) -> tuple[Candidate | None, str]:
+    _score_cost(candidates, policy)
     order = {c.name: i for i, c in enumerate(candidates)}
     return _ranked_select(candidates, rng, policy.explore,
                           lambda c: (bool(c.note.startswith("misses")), c.score, order[c.name]))  # fmt: skip
 
 
-def select_latency(
-    candidates: Sequence[Candidate], rng: random.Random, policy: TaskPolicy, bucket: int
-) -> tuple[Candidate | None, str]:
+def _score_latency(candidates: Sequence[Candidate], bucket: int) -> None:
     for c in candidates:
         s = c.stats
         if s.ttft_samples.get(bucket, 0) >= WARMUP_SAMPLES:
@@ -182,8 +197,28 @@ def select_latency(
             c.score, c.note = s.p95_latency_s, "no bucket samples; overall p95"
         else:
             c.score, c.note = math.inf, "no successful calls"
+
+
+def select_latency(
+    candidates: Sequence[Candidate], rng: random.Random, policy: TaskPolicy, bucket: int
+) -> tuple[Candidate | None, str]:
+    _score_latency(candidates, bucket)
     order = {c.name: i for i, c in enumerate(candidates)}
     return _ranked_select(candidates, rng, policy.explore, lambda c: (c.score, order[c.name]))
+
+
+def score(policy: TaskPolicy, candidates: Sequence[Candidate], *, bucket: int = 0) -> None:
+    """Write the strategy's ranking figure into each candidate without choosing (no random draw), for
+    decisions taken before the strategy runs (a probe, a canary), so their spans still show the ranking."""
+    strategy = policy.strategy
+    if strategy == "priority":
+        _priority_shares(candidates, policy.overprovision)
+    elif strategy == "weighted":
+        _score_weighted(candidates)
+    elif strategy == "cost":
+        _score_cost(candidates, policy)
+    else:
+        _score_latency(candidates, bucket)
 
 
 def select(

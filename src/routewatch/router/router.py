@@ -39,7 +39,7 @@ from .clients import ClientCache, ClientUnavailable
 from .config import RouterConfig, Target, TaskPolicy, as_config
 from .decisions import Decision, annotate, failover_event
 from .health import HealthBook, HealthPolicy, TargetState
-from .policies import Candidate, expected_cost, select
+from .policies import Candidate, expected_cost, score, select
 from .shadow import Comparator, Comparison, ShadowLedger, compare_results
 from .stats import StatsBook, bucket_of
 from .streams import AsyncPeekedStream, PeekedStream, apeek, is_async_stream, is_stream, peek
@@ -102,6 +102,7 @@ class _Call:
     last_error: BaseException | None = None
     last_was_probe: bool = False
     probes: int = 0  # probe attempts: the router's choice, so they count against no limit of the caller's
+    failovers: int = 0
 
 
 def _groups(config: RouterConfig) -> dict[str, tuple[str, ...]]:
@@ -192,9 +193,9 @@ class Router:
     def _sync_health(self, cfg: RouterConfig) -> None:
         groups = _groups(cfg)
         known = set(self.health.status())
-        for target in cfg.targets:
+        for target in cfg.targets:  # a target only canaries or shadows serve keeps no task running: spare
             self.health.add_target(target.name, provider=target.provider, model=target.model,
-                                   groups=groups[target.name])  # fmt: skip
+                                   groups=groups[target.name], spare=not groups[target.name])  # fmt: skip
         for name in known - {t.name for t in cfg.targets}:
             self.health.remove_target(name)
 
@@ -286,7 +287,9 @@ class Router:
             h = health.get(target.name)
             due = target.name not in call.tried and h is not None and h.state in _OUT
             if h is not None and due and self.health.take_probe(target.name):
-                decision.chosen = Candidate(target, h.state.value, 0.0)
+                score(policy, decision.candidates, bucket=call.bucket)  # what the strategy would have ranked
+                decision.chosen = Candidate(target, h.state.value, 0.0, note=f"half-open probe ({h.state.value})")
+                decision.candidates.append(decision.chosen)
                 decision.reason, decision.probe = "probe", True
                 return decision
         if policy.canary is not None and call.attempt == 1:
@@ -296,7 +299,11 @@ class Router:
             admitted = h is None or h.state not in _OUT
             ready = admitted and factor > 0 and self._cooling.get(canary.name, 0.0) <= now
             if ready and self._random() * 100 < policy.canary.percent * factor:
-                decision.chosen = Candidate(canary, h.state.value if h else "healthy", factor)
+                score(policy, decision.candidates, bucket=call.bucket)
+                percent = policy.canary.percent
+                decision.chosen = Candidate(canary, h.state.value if h else "healthy", factor, score=percent / 100 *
+                                            factor, note=f"canary: {percent:g} % x health {factor:g}")  # fmt: skip
+                decision.candidates.append(decision.chosen)
                 decision.reason = "canary"
                 return decision
         with self._rng_lock:
@@ -333,7 +340,7 @@ class Router:
             self._give_up(call, span, "retry budget exhausted")
         call.attempt += 1
         decision = self._decide(call)
-        annotate(span, decision, call.state.config.name)
+        annotate(span, decision, call.state.config.name, call.failovers)
         if decision.chosen is None:
             self._give_up(call, span, "no target left to try")
         call.tried.add(decision.chosen.name)  # type: ignore[union-attr]
@@ -375,7 +382,8 @@ class Router:
         if not failure.failover:
             raise exc
         call.last_error = exc
-        failover_event(span, target, call.attempt, failure, f"{type(exc).__name__}: {exc}")
+        call.failovers += 1
+        failover_event(span, target, call.attempt, failure, f"{type(exc).__name__}: {exc}", call.failovers)
         log.info("routewatch router: %s failed on %s (%s); failing over", call.task, target, failure.error_type)
 
     def _on_stream_end(self, call: _Call, decision: Decision, started: float, ttft: float) -> Callable[..., None]:
