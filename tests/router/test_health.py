@@ -437,7 +437,25 @@ def test_a_lone_target_is_never_ejected() -> None:
     book, _, _ = make_book("a", groups=())
     fail(book, "a", 20)
     assert book.state("a") is DEGRADED and book.admits("a")
-    assert "0 of 1 targets in group 'default' already out" in book.status()["a"].reason
+    assert "0 of 1 targets in group '(ungrouped)' already out" in book.status()["a"].reason
+
+
+def test_ungrouped_targets_do_not_share_a_group_with_a_task_named_default() -> None:
+    book, _, _ = make_book("a", "b", groups=("default",))
+    book.add_target("c", provider="gemini", model="gemini-c")  # no group
+    fail(book, "c", 5)
+    assert book.state("c") is DEGRADED  # alone in its group: kept in rotation
+    fail(book, "a", 5)
+    assert book.state("a") is EJECTED  # 'default' is a, b: c does not count toward its cap
+
+
+def test_a_spare_target_is_in_no_group_so_it_is_ejected_and_caps_nobody() -> None:
+    book, _, _ = make_book("a", "b")
+    book.add_target("c", provider="gemini", model="gemini-c", spare=True)
+    fail(book, "c", 5)
+    assert book.state("c") is EJECTED
+    fail(book, "a", 5)
+    assert book.state("a") is EJECTED
 
 
 def test_a_target_in_several_groups_must_fit_every_groups_limit() -> None:

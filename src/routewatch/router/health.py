@@ -34,8 +34,9 @@ The rules, explicitly:
   number of times the target was ejected, capped at ``max_ejection_s`` (Envoy's outlier detection
   rule); the count resets after ``max_ejection_s`` of uninterrupted health.
 * Never more than ``floor(max_ejected_fraction * size)`` targets of a group are ejected or probing
-  at once (targets without a group share one). A target over the limit fails open: it stays
-  DEGRADED at ``min_weight`` with the reason, and is ejected later if the group has room.
+  at once (targets without a group share one; a ``spare`` target, e.g. a canary only, is in none).
+  A target over the limit fails open: it stays DEGRADED at ``min_weight`` with the reason, and is
+  ejected later if the group has room.
 * PROBING hands out ``probe_budget`` probes through `take_probe`, one per ``probe_interval_s``.
   Their outcomes drive a sequential probability ratio test of "failure rate back at
   ``probe_baseline_failure_rate``" against "still at ``probe_failing_failure_rate``" with error
@@ -93,7 +94,7 @@ log = logging.getLogger("routewatch.router")
 
 STATE_METRIC = "routewatch.router.target.state"
 WEIGHT_METRIC = "routewatch.router.target.weight"
-_DEFAULT_GROUP = "default"
+_UNGROUPED = "(ungrouped)"  # the group of targets added without one; no task class can be named so
 _HARD_FAILURE_SIGNALS = frozenset({"error", "server_error", "rate_limited"})  # passing probes close these
 _HISTORY = 1_000
 _WITHHELD = ("held", "confirming")  # notes of demoting alarms that wait (see `HealthBook._withheld`)
@@ -240,6 +241,7 @@ class _Target:
     state: TargetState
     since: float
     reason: str
+    spare: bool = False  # in no group (see `HealthBook.add_target`)
     open: dict[str, _OpenAlarm] = field(default_factory=dict)
     streak: list[str] = field(default_factory=list)  # labels of consecutive hard failures
     times_ejected: int = 0
@@ -293,17 +295,24 @@ class HealthBook:
         _register_gauges(self, meter_provider)
 
     # --- targets ------------------------------------------------------------------------------------
-    def add_target(self, name: str, *, provider: str, model: str, groups: Iterable[str] = ()) -> None:
-        """Add (or re-describe, keeping its state) a target."""
+    def add_target(
+        self, name: str, *, provider: str, model: str, groups: Iterable[str] = (), spare: bool = False
+    ) -> None:
+        """Add (or re-describe, keeping its state) a target.
+
+        `groups`: the task classes that must keep a share of their targets in rotation (targets without
+        one share a group). `spare`: a target no group depends on (a canary or shadow target): it is in
+        no group, so it is ejected whatever `max_ejected_fraction` says and is nobody's peer.
+        """
         with self._lock:
             self._version += 1
             existing = self._targets.get(name)
             if existing is not None:
                 existing.provider, existing.model, existing.groups = provider, model, tuple(groups)
+                existing.spare = spare
                 return
-            self._targets[name] = _Target(
-                name, provider, model, tuple(groups), TargetState.HEALTHY, self._clock(), "no alarms, no failures"
-            )
+            self._targets[name] = _Target(name, provider, model, tuple(groups), TargetState.HEALTHY, self._clock(),
+                                          "no alarms, no failures", spare=spare)  # fmt: skip
 
     def remove_target(self, name: str) -> None:
         with self._lock:
@@ -729,7 +738,9 @@ class HealthBook:
             self._move(target, TargetState.HEALTHY, f"demotion undone: {note}", now, moves)
 
     def _groups_of(self, target: _Target) -> tuple[str, ...]:
-        return target.groups or (_DEFAULT_GROUP,)
+        if target.spare:
+            return ()
+        return target.groups or (_UNGROUPED,)
 
     def _room_to_eject(self, target: _Target) -> str | None:
         """None when `target` may be ejected, else why not (the group already has enough out)."""
