@@ -78,18 +78,16 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
         if ingest.full():
             ingest.reject(PROTOCOL_GRPC, "overloaded")
             self._overloaded(context)
-        if isinstance(request, bytes):
-            try:
-                request = ExportTraceServiceRequest.FromString(request)
-            except DecodeError as exc:
-                ingest.reject(PROTOCOL_GRPC, "malformed")
-                context.abort_with_status(
-                    _rich_status(
-                        grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT,
-                        f"not an OTLP ExportTraceServiceRequest: {exc}", error_details_pb2.BadRequest(),
-                    )
-                )  # fmt: skip
-        outcome = ingest.accept(request, PROTOCOL_GRPC)
+        try:
+            outcome = ingest.accept(request, PROTOCOL_GRPC)  # bytes: decoded by the fast reader
+        except DecodeError as exc:
+            ingest.reject(PROTOCOL_GRPC, "malformed")
+            context.abort_with_status(
+                _rich_status(
+                    grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT,
+                    f"not an OTLP ExportTraceServiceRequest: {exc}", error_details_pb2.BadRequest(),
+                )
+            )  # fmt: skip
         if outcome.overloaded:
             self._overloaded(context)
         response = ExportTraceServiceResponse()

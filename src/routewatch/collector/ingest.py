@@ -24,13 +24,13 @@ from typing import Any
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from ..drift.monitor import DriftMonitor
 from ..otlp.convert import DEFAULT_PRICES, records_from_request
 from ..otlp.json_format import OTLPJSONError, request_from_json_bytes, response_to_json_bytes
+from ..otlp.wire import records_from_bytes
 from ..records import CallRecord
 from .http_server import Request, Response
 
@@ -112,12 +112,16 @@ class Ingest:
             key = (protocol, reason)
             self._stats.requests_rejected[key] = self._stats.requests_rejected.get(key, 0) + 1
 
-    def accept(self, request: Any, protocol: str) -> Outcome:
-        """Convert and queue the GenAI spans of one `ExportTraceServiceRequest`."""
+    def accept(self, request: bytes | Any, protocol: str) -> Outcome:
+        """Convert and queue the GenAI spans of one `ExportTraceServiceRequest`: the message, or its
+        serialized bytes (read by `otlp.wire`, the fast path; raises `DecodeError` on bad bytes)."""
         if self.full():
             self.reject(protocol, "overloaded")
             return Outcome(0, message="collector queue is full", overloaded=True)
-        batch = records_from_request(request, prices=self.prices)
+        if isinstance(request, bytes):
+            batch = records_from_bytes(request, prices=self.prices)
+        else:
+            batch = records_from_request(request, prices=self.prices)
         records = batch.records
         dropped = 0
         with self._cond:
@@ -312,15 +316,12 @@ def otlp_http_handler(ingest: Ingest, *, max_body_bytes: int, retry_after_s: flo
             ingest.reject(protocol, "malformed")
             return _error(content_type, 400, _INVALID_ARGUMENT, str(exc))
         try:
-            if protocol == PROTOCOL_HTTP_JSON:
-                export = request_from_json_bytes(body)
-            else:
-                export = ExportTraceServiceRequest.FromString(body)
+            export: Any = request_from_json_bytes(body) if protocol == PROTOCOL_HTTP_JSON else body
+            outcome = ingest.accept(export, protocol)
         except (OTLPJSONError, DecodeError) as exc:
             ingest.reject(protocol, "malformed")
             what = "OTLP JSON" if protocol == PROTOCOL_HTTP_JSON else "an OTLP protobuf ExportTraceServiceRequest"
             return _error(content_type, 400, _INVALID_ARGUMENT, f"body is not {what}: {exc}")
-        outcome = ingest.accept(export, protocol)
         if outcome.overloaded:
             return _error(
                 content_type, 503, _UNAVAILABLE, "collector queue is full; retry later", **{"retry-after": retry_after}
