@@ -109,6 +109,9 @@ class DriftMonitor:
         self._live = 0
         self._recount_at = -math.inf
         self._span_providers: list[Any] = []
+        self._watched: frozenset[str] | None = None if self.config.signals is None else frozenset(self.config.signals)
+        # One StreamKey object per stream, so the per-record lookups compare by identity.
+        self._keys: dict[tuple[Any, ...], StreamKey] = {}
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
@@ -131,24 +134,24 @@ class DriftMonitor:
     def record(self, call: CallRecord) -> list[Alarm]:
         """Fan one finished call out to all the signals it carries."""
         key = self.key_for(call)
-        if call.response_id:
-            with self._lock:
+        now = call.start_time_unix_nano / 1e9 + call.duration_s
+        watched = self._watched
+        values = [(s, v) for s, v in self.signals_of(call) if watched is None or s in watched]
+        alarms: list[Alarm] = []
+        with self._lock:  # once per call: the stream is looked up once, not once per signal
+            if call.response_id:
                 self._by_response_id[call.response_id] = key
                 if len(self._by_response_id) > _MAX_REMEMBERED_RESPONSES:
                     self._by_response_id.popitem(last=False)
-        now = call.start_time_unix_nano / 1e9 + call.duration_s
-        alarms: list[Alarm] = []
-        for signal, value in self.signals_of(call):
-            if self.config.signals is None or signal in self.config.signals:
-                with self._lock:
-                    alarm = self._update(key, signal, value, now)
-                if alarm is not None:
-                    alarms.append(alarm)
-        if self.config.change_events:
-            with self._lock:
-                events = self._changes.events(key, call)
-            for event in events:
-                alarms.append(self._change_alarm(key, event.kind, event.before, event.after, now))
+            if values:
+                stream = self._stream(key, now)
+                for signal, value in values:
+                    alarm = self._update_stream(stream, key, signal, value, now)
+                    if alarm is not None:
+                        alarms.append(alarm)
+            events = self._changes.events(key, call) if self.config.change_events else ()
+        for event in events:
+            alarms.append(self._change_alarm(key, event.kind, event.before, event.after, now))
         for alarm in alarms:
             self._dispatch(alarm)
         return alarms
@@ -183,7 +186,13 @@ class DriftMonitor:
             if value is not None:
                 extra.append((name, self._admit(name, value)))
         model = call.request_model or call.response_model or "unknown"
-        return StreamKey(call.provider, model, call.operation, tuple(extra))
+        parts = (call.provider, model, call.operation, tuple(extra))
+        key = self._keys.get(parts)
+        if key is None:
+            if len(self._keys) >= 4 * self.config.max_streams:
+                self._keys = {}
+            key = self._keys[parts] = StreamKey(*parts)
+        return key
 
     @staticmethod
     def signals_of(call: CallRecord) -> Iterable[tuple[str, float]]:
@@ -354,7 +363,9 @@ class DriftMonitor:
         return value
 
     def _update(self, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
-        stream = self._stream(key, now)
+        return self._update_stream(self._stream(key, now), key, signal, value, now)
+
+    def _update_stream(self, stream: _Stream, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
         detector = stream.detectors.get(signal)
         if detector is None:
             detector = stream.detectors[signal] = self._new_detector(signal)
