@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,39 @@ def _summary(values: list[float], binary: bool) -> RecentStats | None:
     return RecentStats(n, total / n, q(0.5), q(0.95))
 
 
+class _Ring:
+    """The last `size` values of one signal, compact: float32 (4 bytes a value; figures for people,
+    not for the detectors), or one byte a value for 0/1 signals. A deque of floats costs 32."""
+
+    __slots__ = ("n", "pos", "values")
+
+    def __init__(self, size: int, binary: bool) -> None:
+        self.values: array[Any] = array("B" if binary else "f", bytes((1 if binary else 4) * size))
+        self.pos = 0
+        self.n = 0
+
+    def push(self, value: float) -> None:
+        values = self.values
+        pos = self.pos
+        if values.typecode == "B":
+            values[pos] = 1 if value else 0
+        else:
+            values[pos] = value
+        pos += 1
+        self.pos = 0 if pos == len(values) else pos
+        if self.n < len(values):
+            self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def to_list(self) -> list[float]:
+        """Oldest first."""
+        values, pos, n = self.values, self.pos, self.n
+        ordered = values[:n] if n < len(values) else values[pos:] + values[:pos]
+        return [float(v) for v in ordered]
+
+
 class _StreamView:
     __slots__ = ("calls", "errors", "last_seen", "values")
 
@@ -91,7 +125,7 @@ class _StreamView:
         self.calls = 0
         self.errors = 0
         self.last_seen = 0.0
-        self.values: dict[str, deque[float]] = {}
+        self.values: dict[str, _Ring] = {}
 
 
 class Fleet:
@@ -141,8 +175,8 @@ class Fleet:
                     continue
                 ring = view.values.get(signal)
                 if ring is None:
-                    ring = view.values[signal] = deque(maxlen=self.window)
-                ring.append(value)
+                    ring = view.values[signal] = _Ring(self.window, is_rate(signal))
+                ring.push(value)
 
     def on_alarm(self, alarm: Alarm) -> None:
         """Alarms demote the provider/model, recoveries restore it (the HealthBook decides how)."""
@@ -160,7 +194,7 @@ class Fleet:
         """Per signal, the summary of its last `window` values in this stream."""
         with self._lock:
             view = self._streams.get(key)
-            rings = {s: list(v) for s, v in view.values.items()} if view is not None else {}
+            rings = {s: v.to_list() for s, v in view.values.items()} if view is not None else {}
         return {
             signal: stats for signal, ring in rings.items() if (stats := _summary(ring, is_rate(signal))) is not None
         }
