@@ -1,21 +1,24 @@
 """Collector ingest benchmark: OTLP/gRPC GenAI spans end to end, against a ceiling measured in the same run.
 
-Payloads: export requests of 512 routewatch-style GenAI spans (the attributes routewatch's own spans
-carry, ~850 bytes each) spread over 1,000 provider/model streams. Per round, alternating:
+Payloads: export requests of 512 GenAI spans of ~600 bytes (the convention's chat-span attributes plus
+routewatch's stream and cost extras) spread over 1,000 provider/model streams. Per round, alternating:
 
   ceiling     a process pinned to the server's core decodes the same payloads with protobuf and reads
-              every span's attributes into a dict (what any Python OTLP receiver must at least do);
-              raw protobuf decode alone is printed beside it
-  convert     the same process: decode + `records_from_request` (routewatch's span -> CallRecord path)
+              every span's attributes into a dict (the straightforward Python OTLP receiver); raw
+              protobuf decode alone is printed beside it
+  convert     the same process: `records_from_bytes` (the collector's span -> CallRecord path)
   end to end  a collector process pinned to that core (`taskset`), this process pinned to the other
               one sending the payloads over OTLP/gRPC with 2 requests in flight, honouring
               RESOURCE_EXHAUSTED + RetryInfo; the clock stops when the collector has put every span
-              through the drift monitor. Also run with the detectors replaced by a no-op, to split the
-              cost between ingest and detection.
+              through the drift monitor and its outputs (recent figures, fleet verdicts). Every
+              stream's detectors are past their warm-up (restored from a snapshot of a stream that saw
+              2,100 calls like these), as in a collector that has run for a while. Also timed without
+              the outputs, and with neither outputs nor detectors (a no-op monitor), to split the cost.
 
-Then: memory per 1,000 live streams (tracemalloc, collector with every stream's detectors allocated),
-and a paced run at 70% of the measured end-to-end rate checking that no span is lost or refused.
-Medians over rounds. Bounded: ~1-2 minutes with the defaults.
+Then: memory per 1,000 live streams (tracemalloc; the whole collector with outputs), both past warm-up
+and at the warm-up peak (every continuous detector holding its 999 warm-up values), and a paced run at
+70% of the measured end-to-end rate checking that no span is lost or refused. Medians over rounds.
+Exits 1 when a target is missed. Bounded: ~2-3 minutes with the defaults.
 
     python bench/collector.py             # 3 rounds
     python bench/collector.py --quick     # 1 round, fewer requests
@@ -24,6 +27,7 @@ Medians over rounds. Bounded: ~1-2 minutes with the defaults.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -44,11 +48,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TARGET_SPANS_PER_S = 50_000
+TARGET_SHARE_OF_CEILING = 0.40
+TARGET_MB_PER_1000 = 20.0
+STEADY_CALLS = 2_100  # past every detector's warm-up (continuous 1,000, rates 2,000)
 
 
 # --- payloads ----------------------------------------------------------------------------------------------
 def make_requests(n_requests: int, spans: int, streams: int, seed: int = 7) -> list[bytes]:
-    """Serialized ExportTraceServiceRequests of routewatch-style GenAI spans, streams round-robin."""
+    """Serialized ExportTraceServiceRequests of GenAI spans (~600 bytes each, as the issue sizes them:
+    the convention's chat-span attributes plus routewatch's stream and cost extras), streams round-robin."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     rng = random.Random(seed)
@@ -57,16 +66,18 @@ def make_requests(n_requests: int, spans: int, streams: int, seed: int = 7) -> l
     for _ in range(n_requests):
         request = ExportTraceServiceRequest()
         resource_spans = request.resource_spans.add()
-        kv = resource_spans.resource.attributes.add()
-        kv.key, kv.value.string_value = "service.name", "checkout"
+        for key, value in (("service.name", "checkout"), ("telemetry.sdk.language", "python")):
+            kv = resource_spans.resource.attributes.add()
+            kv.key, kv.value.string_value = key, value
         scope_spans = resource_spans.scope_spans.add()
         scope_spans.scope.name, scope_spans.scope.version = "routewatch", "0.1.0"
         for _ in range(spans):
             stream = k % streams
             k += 1
+            model = f"model-{stream}"
             span = scope_spans.spans.add()
             span.trace_id, span.span_id = rng.randbytes(16), rng.randbytes(8)
-            span.name, span.kind = f"chat model-{stream}", 3
+            span.name, span.kind = f"chat {model}", 3
             span.start_time_unix_nano = 1_700_000_000_000_000_000 + k * 1_000_000
             duration = 0.6 * rng.lognormvariate(0, 0.25)
             span.end_time_unix_nano = span.start_time_unix_nano + int(duration * 1e9)
@@ -74,23 +85,17 @@ def make_requests(n_requests: int, spans: int, streams: int, seed: int = 7) -> l
             for key, field, value in (
                 ("gen_ai.operation.name", "string_value", "chat"),
                 ("gen_ai.provider.name", "string_value", "openai"),
-                ("server.address", "string_value", "api.openai.com"),
-                ("routewatch.api", "string_value", "openai.chat_completions"),
-                ("server.port", "int_value", 443),
-                ("gen_ai.request.model", "string_value", f"model-{stream}"),
+                ("gen_ai.request.model", "string_value", model),
                 ("gen_ai.request.stream", "bool_value", True),
-                ("openai.api.type", "string_value", "chat_completions"),
-                ("routewatch.usage.known", "bool_value", True),
-                ("routewatch.cost.priced", "bool_value", True),
-                ("http.response.status_code", "int_value", 200),
+                ("server.address", "string_value", "api.openai.com"),
+                ("server.port", "int_value", 443),
                 ("gen_ai.response.id", "string_value", f"chatcmpl-{rng.getrandbits(96):024x}"),
-                ("gen_ai.response.model", "string_value", f"model-{stream}"),
+                ("gen_ai.response.model", "string_value", model),
                 ("gen_ai.usage.input_tokens", "int_value", rng.randint(20, 200)),
                 ("gen_ai.usage.output_tokens", "int_value", out_tokens),
                 ("gen_ai.response.time_to_first_chunk", "double_value", duration / 4),
-                ("routewatch.cost.usd", "double_value", 1.9e-5),
-                ("routewatch.output_tokens_per_second", "double_value", out_tokens / (0.75 * duration)),
-                ("routewatch.stream.completed", "bool_value", True),
+                ("routewatch.cost.usd", "double_value", round(out_tokens * 6e-7, 9)),
+                ("routewatch.cost.priced", "bool_value", True),
                 ("routewatch.stream.output_chunks", "int_value", out_tokens),
             ):
                 kv = span.attributes.add()
@@ -120,11 +125,39 @@ def read_payloads(path: Path) -> list[bytes]:
     return out
 
 
+def records_for_stream(calls: int, seed: int) -> list[Any]:
+    """`calls` CallRecords of one stream (model-0), drawn like the payloads."""
+    from routewatch.otlp.wire import records_from_bytes
+
+    payloads = make_requests(-(-calls // 512), 512, 1, seed=seed)
+    return [r for body in payloads for r in records_from_bytes(body).records][:calls]
+
+
+def steady_snapshot(path: Path, streams: int) -> None:
+    """A collector snapshot in which each of `streams` streams has detectors past warm-up."""
+    from routewatch.collector.config import default_monitor_config
+    from routewatch.collector.snapshot import FORMAT, VERSION
+    from routewatch.drift.monitor import DriftMonitor
+
+    monitor = DriftMonitor(default_monitor_config(), sinks=[])
+    for record in records_for_stream(STEADY_CALLS, seed=5):
+        monitor.record(record)
+    drift = monitor.snapshot()
+    (template,) = drift["streams"]
+    drift["streams"] = []
+    for i in range(streams):
+        stream = copy.deepcopy(template)
+        stream["key"]["model"] = f"model-{i}"
+        drift["streams"].append(stream)
+    body = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), "drift": drift, "parts": {}}
+    path.write_text(json.dumps(body, separators=(",", ":")))
+
+
 # --- role: ceiling (runs pinned to the server core) ----------------------------------------------------------
 def role_ceiling(payload_file: Path, seconds: float) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from routewatch.otlp.convert import _proto_value, records_from_request
+    from routewatch.otlp.wire import records_from_bytes
     from routewatch.pricing import PriceBook
 
     payloads = read_payloads(payload_file)
@@ -139,12 +172,16 @@ def role_ceiling(payload_file: Path, seconds: float) -> None:
         for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
             for ss in rs.scope_spans:
                 for span in ss.spans:
-                    {kv.key: _proto_value(kv.value) for kv in span.attributes}
+                    attributes = {}
+                    for kv in span.attributes:
+                        value = kv.value
+                        which = value.WhichOneof("value")
+                        attributes[kv.key] = getattr(value, which) if which is not None else None
                     n += 1
         return n
 
     def convert(body: bytes) -> int:
-        return len(records_from_request(ExportTraceServiceRequest.FromString(body), prices=book).records)
+        return len(records_from_bytes(body, prices=book).records)
 
     # Interleaved in short slices, so each figure sees the same share of a busy machine.
     fns = {"raw": raw, "ceiling": ceiling, "convert": convert}
@@ -177,14 +214,19 @@ class _NoDetectors:
         return {}
 
 
-def role_server(detectors: bool, capacity: int) -> None:
+def role_server(detectors: bool, capacity: int, snapshot: Path | None, outputs: bool) -> None:
     from routewatch.collector import Collector, CollectorConfig
 
-    config = CollectorConfig(grpc_port=0, http_port=0, queue_capacity=capacity, retry_after_s=0.05, log_level="ERROR")
+    config = CollectorConfig(
+        grpc_port=0, http_port=0, queue_capacity=capacity, retry_after_s=0.05, log_level="ERROR",
+        snapshot_path=snapshot, snapshot_interval_s=3600,
+    )  # fmt: skip
     monitor: Any = None if detectors else _NoDetectors()
-    collector = Collector(config, monitor=monitor, outputs=False).start()
+    collector = Collector(config, monitor=monitor, outputs=outputs).start()
     print(json.dumps({"grpc": collector.grpc_target, "http": collector.http_url}), flush=True)
     sys.stdin.read()  # until the parent closes our stdin
+    if collector.snapshots is not None:
+        collector.snapshots = None  # the copy of the snapshot is the parent's; no need to write it back
     collector.stop(timeout_s=60)
 
 
@@ -273,16 +315,19 @@ def _drained(http: str, total: int, failed: bool) -> dict[str, Any]:
 
 def run_end_to_end(
     payloads: list[bytes], spans: int, *, detectors: bool, server_core: int | None, pace: float | None = None,
-    capacity: int = 100_000, warm: list[bytes] | None = None,
+    capacity: int = 100_000, warm: list[bytes] | None = None, snapshot: Path | None = None, outputs: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    role = ["--role", "server", "--detectors", str(int(detectors)), "--capacity", str(capacity)]
+    role = ["--role", "server", "--detectors", str(int(detectors)), "--capacity", str(capacity),
+            "--outputs", str(int(outputs))]  # fmt: skip
+    if snapshot is not None:
+        role += ["--snapshot", str(snapshot)]
     server = _start(role, server_core)
     warm = warm or []
     try:
         assert server.stdout is not None and server.stdin is not None
         addresses = json.loads(server.stdout.readline())
         warm_spans = len(warm) * spans
-        if warm:  # every stream exists (its detectors allocated) before the clock starts
+        if warm:  # every stream exists (its detectors allocated and calibrated) before the clock starts
             send_all(addresses["grpc"], list(warm), spans_per_request=spans)
             _drained(addresses["http"], warm_spans, False)
         total = len(payloads) * spans
@@ -306,40 +351,84 @@ def run_end_to_end(
 
 
 # --- memory ----------------------------------------------------------------------------------------------------
-def memory_per_1000_streams(streams: int, calls_per_stream: int, outputs: bool) -> dict[str, Any]:
-    """Bytes the collector holds for `streams` live streams (tracemalloc), scaled to 1,000 streams."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
+def _collector_bytes(feed: Any) -> tuple[int, int]:
+    """(bytes a fresh collector with outputs holds after `feed(collector)`, live streams)."""
     from routewatch.collector import Collector, CollectorConfig
-    from routewatch.otlp.convert import records_from_request
 
-    payloads = make_requests(max(1, streams * calls_per_stream // 512), 512, streams, seed=11)
-    batches = [records_from_request(ExportTraceServiceRequest.FromString(p)).records for p in payloads]
-    collector = Collector(CollectorConfig(grpc_port=0, http_port=0), outputs=outputs)
-    installed = collector.outputs is not None
-    listeners = collector.ingest._listeners
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    for batch in batches:
-        for record in batch:
-            collector.monitor.record(record)
-            for listener in listeners:
-                listener(record)
+    collector = Collector(CollectorConfig(grpc_port=0, http_port=0), outputs=True)
+    if collector.outputs is None:
+        raise SystemExit("the collector's outputs did not install; the memory figure would leave them out")
+    feed(collector)
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    live = len(collector.monitor.state())
-    return {"streams": live, "mb_per_1000": (after - before) / 1e6 * 1000 / max(1, live), "outputs": installed}
+    return after - before, len(collector.monitor.state())
+
+
+def _feed(collector: Any, records: list[Any]) -> None:
+    listeners = collector.ingest._listeners
+    for record in records:
+        collector.monitor.record(record)
+        for listener in listeners:
+            listener(record)
+
+
+def _as_stream(record: Any, stream: int) -> Any:
+    from dataclasses import replace
+
+    model = f"model-{stream}"
+    response = replace(record.response, response_model=model)
+    return replace(record, request_model=model, response_model=model, response=response)
+
+
+def memory_per_1000_streams(snapshot: Path, sizes: tuple[int, int], steady_calls: int) -> dict[str, float]:
+    """MB the whole collector holds for 1,000 live streams, past warm-up (streams restored from the
+    snapshot, then `steady_calls` calls each, so every recent-figures ring is full) and at the warm-up
+    peak (999 calls each: every continuous detector holds its warm-up values). Measured at two stream
+    counts; what each stream adds (the slope) times 1,000, plus what the collector holds anyway."""
+    from routewatch.collector.snapshot import read_snapshot
+
+    data = read_snapshot(snapshot)
+    assert data is not None
+    steady_calls_records = records_for_stream(steady_calls, seed=13)
+    warm = records_for_stream(999, seed=17)
+    out: dict[str, float] = {}
+    _collector_bytes(lambda collector: _feed(collector, warm[:50]))  # one-time imports and caches, not counted
+    for regime in ("steady", "peak"):
+        measured = []
+        for n in sizes:
+            drift = {**data["drift"], "streams": data["drift"]["streams"][:n]}
+            calls = steady_calls_records if regime == "steady" else warm
+            records = [_as_stream(r, s) for r in calls for s in range(n)]
+
+            def feed(collector: Any, drift: dict[str, Any] | None = drift if regime == "steady" else None,
+                     records: list[Any] = records) -> None:  # fmt: skip
+                if drift is not None:
+                    collector.monitor.restore(drift)
+                _feed(collector, records)
+
+            held, live = _collector_bytes(feed)
+            assert live == n, (live, n)
+            measured.append(held)
+        per_stream = (measured[1] - measured[0]) / (sizes[1] - sizes[0])
+        fixed = measured[0] - per_stream * sizes[0]
+        out[regime] = (fixed + 1000 * per_stream) / 1e6
+        out[f"{regime}_per_stream_kb"] = per_stream / 1e3
+    return out
 
 
 # --- main ------------------------------------------------------------------------------------------------------
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=("ceiling", "server"))
     parser.add_argument("--payloads", type=Path)
+    parser.add_argument("--snapshot", type=Path)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--detectors", type=int, default=1)
+    parser.add_argument("--outputs", type=int, default=1)
     parser.add_argument("--capacity", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=24, help="512-span requests per end-to-end run")
@@ -349,12 +438,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "ceiling":
         role_ceiling(args.payloads, args.seconds)
-        return
+        return 0
     if args.role == "server":
-        role_server(bool(args.detectors), args.capacity)
-        return
+        role_server(bool(args.detectors), args.capacity, args.snapshot, bool(args.outputs))
+        return 0
     if args.quick:
-        args.rounds, args.requests, args.seconds = 1, 10, 2.0
+        args.rounds, args.requests, args.seconds = 1, 12, 2.0
 
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
@@ -371,11 +460,13 @@ def main() -> None:
     except OSError:
         pass
 
-    rows: dict[str, list[float]] = {"raw": [], "ceiling": [], "convert": [], "e2e": [], "ingest_only": []}
+    rows: dict[str, list[float]] = {k: [] for k in ("raw", "ceiling", "convert", "e2e", "no_outputs", "ingest_only")}
     lost = 0
     with tempfile.TemporaryDirectory() as tmp:
         payload_file = Path(tmp) / "payloads.bin"
         write_payloads(payload_file, payloads)
+        snapshot = Path(tmp) / "steady.json"
+        steady_snapshot(snapshot, args.streams)
         for r in range(args.rounds):
             ceiling = _start(["--role", "ceiling", "--payloads", str(payload_file), "--seconds", str(args.seconds)],
                              server_core)  # fmt: skip
@@ -383,51 +474,63 @@ def main() -> None:
             figures = json.loads(out.strip().splitlines()[-1])
             for key in ("raw", "ceiling", "convert"):
                 rows[key].append(figures[key])
-            e2e = run_end_to_end(payloads, args.spans, detectors=True, server_core=server_core, warm=warm)
-            rows["e2e"].append(e2e["spans_per_s"])
-            lost += e2e["sent"] - e2e["processed"]
-            ingest = run_end_to_end(payloads, args.spans, detectors=False, server_core=server_core, warm=warm)
-            rows["ingest_only"].append(ingest["spans_per_s"])
-            lost += ingest["sent"] - ingest["processed"]
+            runs = {
+                "e2e": {"detectors": True, "snapshot": snapshot},
+                "no_outputs": {"detectors": True, "snapshot": snapshot, "outputs": False},
+                "ingest_only": {"detectors": False, "outputs": False},
+            }
+            results = {}
+            for name, how in runs.items():
+                results[name] = run_end_to_end(payloads, args.spans, server_core=server_core, warm=warm, **how)
+                rows[name].append(results[name]["spans_per_s"])
+                lost += results[name]["sent"] - results[name]["processed"]
+            e2e = results["e2e"]
             print(f"round {r + 1}: ceiling {figures['ceiling']:,.0f}/s (raw decode {figures['raw']:,.0f}/s), "
                   f"convert {figures['convert']:,.0f}/s, end to end {e2e['spans_per_s']:,.0f}/s "
                   f"(refused requests {e2e['refused_requests']}, client retries {e2e['retries']}, "
-                  f"{e2e['streams']} streams), ingest without detectors {ingest['spans_per_s']:,.0f}/s",
-                  flush=True)  # fmt: skip
+                  f"{e2e['streams']} streams), without outputs {results['no_outputs']['spans_per_s']:,.0f}/s, "
+                  f"no detectors {results['ingest_only']['spans_per_s']:,.0f}/s", flush=True)  # fmt: skip
 
-    med = {k: statistics.median(v) for k, v in rows.items()}
-    print()
-    print(f"{'':32}{'spans/s (median)':>18}{'vs ceiling':>12}")
-    for key, label in (("raw", "raw protobuf decode"), ("ceiling", "ceiling: decode + attributes"),
-                       ("convert", "decode + convert to records"), ("ingest_only", "OTLP/gRPC ingest, no detectors"),
-                       ("e2e", "OTLP/gRPC end to end")):  # fmt: skip
-        print(f"{label:32}{med[key]:>18,.0f}{med[key] / med['ceiling']:>11.0%}")
-    print(f"spans lost across all runs: {lost}")
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print()
+        print(f"{'':44}{'spans/s (median)':>18}{'vs ceiling':>12}")
+        for key, label in (
+            ("raw", "raw protobuf decode"), ("ceiling", "ceiling: decode + attributes into a dict"),
+            ("convert", "decode + convert to records"), ("ingest_only", "OTLP/gRPC ingest (no detectors, no outputs)"),
+            ("no_outputs", "... + detectors (no outputs)"), ("e2e", "OTLP/gRPC end to end (the whole collector)"),
+        ):  # fmt: skip
+            print(f"{label:44}{med[key]:>18,.0f}{med[key] / med['ceiling']:>11.0%}")
+        print(f"spans lost across all runs: {lost}")
 
-    paced_rate = 0.7 * med["e2e"]
-    n_paced = max(4, min(args.requests, int(paced_rate * 6 / args.spans)))
-    paced = run_end_to_end(payloads[:n_paced], args.spans, detectors=True, server_core=server_core,
-                           pace=paced_rate, capacity=4 * args.spans, warm=warm)  # fmt: skip
-    print(f"paced at {paced_rate:,.0f} spans/s (70% of end to end, queue of {4 * args.spans}): "
-          f"sent {paced['sent']}, processed {paced['processed']}, refused requests {paced['refused_requests']}, "
-          f"dropped {paced['dropped']}")  # fmt: skip
+        paced_rate = 0.7 * med["e2e"]
+        n_paced = max(4, min(args.requests, int(paced_rate * 6 / args.spans)))
+        paced = run_end_to_end(payloads[:n_paced], args.spans, detectors=True, server_core=server_core,
+                               pace=paced_rate, capacity=4 * args.spans, warm=warm, snapshot=snapshot)  # fmt: skip
+        print(f"paced at {paced_rate:,.0f} spans/s (70% of end to end, queue of {4 * args.spans}): "
+              f"sent {paced['sent']}, processed {paced['processed']}, refused requests {paced['refused_requests']}, "
+              f"dropped {paced['dropped']}")  # fmt: skip
 
-    calls = 60 if not args.quick else 30
-    detectors_only = memory_per_1000_streams(args.streams, calls, outputs=False)
-    memory = memory_per_1000_streams(args.streams, calls, outputs=True)
-    print(f"memory per 1,000 live streams ({detectors_only['streams']} streams, {calls} calls each, every signal's "
-          f"detector allocated): drift monitor {detectors_only['mb_per_1000']:.1f} MB; whole collector "
-          f"{memory['mb_per_1000']:.1f} MB (outputs {'installed' if memory['outputs'] else 'missing'})")  # fmt: skip
-    print()
+        sizes = (10, 30) if args.quick else (25, 75)
+        memory = memory_per_1000_streams(snapshot, sizes, steady_calls=250)
     print(
-        f"targets: >= 50,000 spans/s end to end: {'met' if med['e2e'] >= 50_000 else 'NOT met'}; "
-        f">= 40% of ceiling: {'met' if med['e2e'] >= 0.4 * med['ceiling'] else 'NOT met'}; "
-        f"<= 20 MB per 1,000 streams: whole collector {'met' if memory['mb_per_1000'] <= 20 else 'NOT met'}, "
-        f"drift monitor {'met' if detectors_only['mb_per_1000'] <= 20 else 'NOT met'}; "
-        f"no loss below the advertised rate: "
-        f"{'met' if paced['processed'] == paced['sent'] and not paced['refused_requests'] else 'NOT met'}"
+        f"memory per 1,000 live streams (whole collector with outputs, tracemalloc, from {sizes[0]} and "
+        f"{sizes[1]} streams): past warm-up {memory['steady']:.1f} MB ({memory['steady_per_stream_kb']:.1f} KB "
+        f"a stream); at the warm-up peak {memory['peak']:.1f} MB ({memory['peak_per_stream_kb']:.1f} KB a stream)"
     )
+    print()
+    checks = {
+        f">= {TARGET_SPANS_PER_S:,} spans/s end to end": med["e2e"] >= TARGET_SPANS_PER_S,
+        f">= {TARGET_SHARE_OF_CEILING:.0%} of the ceiling": med["e2e"] >= TARGET_SHARE_OF_CEILING * med["ceiling"],
+        f"<= {TARGET_MB_PER_1000:.0f} MB per 1,000 streams": max(memory["steady"], memory["peak"])
+        <= TARGET_MB_PER_1000,
+        "no span lost below the advertised rate": lost == 0
+        and paced["processed"] == paced["sent"]
+        and not paced["refused_requests"]
+        and not paced["dropped"],
+    }
+    print("targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in checks.items()))
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
