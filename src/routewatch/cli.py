@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UserError", "format_validation_error", "load_mapping", "main"]
+__all__ = ["UserError", "detector_problems", "format_validation_error", "load_mapping", "main"]
 
 ISSUES_HINT = "this is a bug in routewatch; please report it with the traceback above"
 
@@ -435,11 +435,44 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     except ValueError as exc:  # a validator outside pydantic's field checks
         raise UserError(f"{args.config}: invalid {kind} config: {exc}", 1) from exc
+    monitor = config if kind == "monitor" else getattr(config, "monitor", None)
+    problems = detector_problems(monitor, str(args.config), "" if kind == "monitor" else "monitor.")
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"{args.config}: invalid {kind} config ({len(problems)} error(s))", file=sys.stderr)
+        return 1
     if args.json:
         print(config.model_dump_json(indent=2))
     else:
         print(f"{args.config}: valid {kind} config")
     return 0
+
+
+def detector_problems(monitor: Any, source: str, prefix: str = "") -> list[str]:
+    """Build every detector `detector_overrides` configures: a misspelt or out-of-range parameter is
+    found now, not when the first call of a stream arrives. One line per problem; values not echoed."""
+    import inspect
+
+    from .drift.detectors import DETECTORS
+
+    lines = []
+    for signal, overrides in (getattr(monitor, "detector_overrides", None) or {}).items():
+        where = f"{source}: {prefix}detector_overrides.{signal}"
+        if signal not in DETECTORS:
+            lines.append(f"{where}: unknown signal (known: {', '.join(sorted(DETECTORS))})")
+            continue
+        cls, fixed = DETECTORS[signal]
+        known = [name for name in inspect.signature(cls).parameters if name not in fixed]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            lines.append(f"{where}: unknown parameter {', '.join(unknown)} (known: {', '.join(known)})")
+            continue
+        try:
+            cls(**{**fixed, **overrides})
+        except (TypeError, ValueError) as exc:  # "..., got <value>": the value stays off the terminal
+            lines.append(f"{where}: {str(exc).split(', got ')[0]}")
+    return lines
 
 
 def _check_router(args: argparse.Namespace) -> int:

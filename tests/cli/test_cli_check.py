@@ -102,3 +102,37 @@ def test_a_missing_file(run, tmp_path: Path) -> None:
     result = run("check", str(tmp_path / "nope.yaml"))
     assert result.code == 1
     assert "cannot read" in result.err and "No such file" in result.err
+
+
+def test_detector_overrides_are_built_so_a_bad_parameter_is_found_now(run, tmp_path: Path) -> None:
+    text = """
+detector_overrides:
+  latency: {warmup: 300}
+  error: {warm_up: 0}
+  ttft: {shifts: [-1, "sk-secret-1"]}
+  vibes: {warm_up: 10}
+  schema_invalid: {warm_up: 500, min_events: 5}
+"""
+    result = run("check", str(write(tmp_path, "monitor.yaml", text)))
+    assert result.code == 1
+    lines = [line.replace(str(tmp_path) + "/", "") for line in result.err.splitlines()]
+    assert lines[0].startswith("monitor.yaml: detector_overrides.latency: unknown parameter warmup (known: ")
+    assert "warm_up" in lines[0] and "hurting" not in lines[0]  # fixed per signal, not a knob
+    assert lines[1].startswith("monitor.yaml: detector_overrides.error: need warm_up >= 1")
+    assert lines[2] == "monitor.yaml: detector_overrides.ttft: shifts must be one or two values > 0"
+    assert lines[3].startswith("monitor.yaml: detector_overrides.vibes: unknown signal (known: cost, ")
+    assert lines[4] == "monitor.yaml: invalid monitor config (4 error(s))"
+    assert "sk-secret-1" not in result.err
+
+
+def test_a_collectors_monitor_section_is_checked_too(run, tmp_path: Path) -> None:
+    good = run(
+        "check",
+        str(write(tmp_path, "c.yaml", "grpc_port: 1\nmonitor: {detector_overrides: {latency: {warm_up: 300}}}\n")),
+    )
+    assert good.code == 0, good.err
+    bad = run(
+        "check",
+        str(write(tmp_path, "d.yaml", "grpc_port: 1\nmonitor: {detector_overrides: {latency: {warm_up: 3}}}\n")),
+    )
+    assert bad.code == 1 and "d.yaml: monitor.detector_overrides.latency: need warm_up >= 20" in bad.err

@@ -136,11 +136,73 @@ def test_every_config_field_is_in_the_configuration_reference(model: type) -> No
     assert not missing, f"{model.__name__}: {missing} not documented in docs/configuration.md"
 
 
-def test_environment_variables_are_documented() -> None:
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_NOT_OURS = {"PYTHONPATH"}  # the demo passes Python's own path on to its simulator process
+
+
+def _env_variables() -> dict[str, str]:
+    """Every environment variable the library or an example reads or sets, with a file that does.
+
+    Found by reading the code: `os.environ.get/setdefault/pop(X)`, `os.environ[X]`, `os.getenv(X)`
+    (X a literal, a module constant or a semconv constant), and module constants named `*ENV*`.
+    """
+    found: dict[str, str] = {}
+    files = [*sorted(SRC.rglob("*.py")), *sorted((ROOT / "examples").glob("*.py"))]
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        rel = str(path.relative_to(ROOT))
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }  # fmt: skip
+        names = [value for name, value in constants.items() if "ENV" in name]
+
+        def resolve(arg: ast.AST, constants: dict[str, str] = constants) -> str | None:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                return arg.value
+            if isinstance(arg, ast.Name):
+                return constants.get(arg.id)
+            if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "sc":
+                return getattr(sc, arg.attr, None)
+            return None
+
+        for node in ast.walk(tree):
+            arg = None
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                if isinstance(func, ast.Attribute) and func.attr in ("get", "setdefault", "pop"):
+                    if "environ" in ast.unparse(func.value):
+                        arg = node.args[0]
+                elif (isinstance(func, ast.Attribute) and func.attr == "getenv") or (
+                    isinstance(func, ast.Name) and func.id == "getenv"
+                ):
+                    arg = node.args[0]
+            elif isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
+                arg = node.slice
+            if arg is not None:
+                names.append(resolve(arg) or "")
+        for name in names:
+            if _ENV_NAME.match(name) and name not in _NOT_OURS:
+                found.setdefault(name, rel)
+    return found
+
+
+ENV_VARIABLES = _env_variables()
+
+
+def test_the_environment_scan_finds_the_variables_the_code_reads() -> None:
+    assert {sc.ENV_CAPTURE_CONTENT, "ROUTEWATCH_INCLUDE_USAGE", "ROUTEWATCH_PRICES_FILE", "ROUTEWATCH_COLLECTOR_TOKEN",
+            "LITELLM_LOCAL_MODEL_COST_MAP", "ROUTEWATCH_SIMULATOR_URL"} <= set(ENV_VARIABLES)  # fmt: skip
+
+
+@pytest.mark.parametrize("variable", sorted(ENV_VARIABLES))
+def test_every_environment_variable_is_documented(variable: str) -> None:
     text = (DOCS / "configuration.md").read_text()
-    for variable in (sc.ENV_CAPTURE_CONTENT, "ROUTEWATCH_INCLUDE_USAGE", "ROUTEWATCH_PRICES_FILE",
-                     "ROUTEWATCH_COLLECTOR_TOKEN"):  # fmt: skip
-        assert variable in text
+    assert f"`{variable}`" in text, f"{variable} (used in {ENV_VARIABLES[variable]}) is not in docs/configuration.md"
 
 
 @pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
@@ -153,3 +215,39 @@ def test_relative_links_resolve(page: Path) -> None:
 
 def test_the_readme_links_the_docs() -> None:
     assert "docs/" in (ROOT / "README.md").read_text()
+
+
+_BLOCK = re.compile(r"^```(yaml|yml|toml)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_CONFIG_NAME = re.compile(r"^#\s*([\w.-]+\.(?:yaml|yml|toml))\s*$")
+
+
+def _config_blocks() -> list[tuple[str, str, str]]:
+    """(page, file name, text) of every YAML/TOML block in docs/ that names its file on its first line."""
+    blocks = []
+    for page in sorted(DOCS.glob("*.md")):
+        for _, body in _BLOCK.findall(page.read_text(encoding="utf-8")):
+            first = body.splitlines()[0] if body.strip() else ""
+            if match := _CONFIG_NAME.match(first):
+                blocks.append((page.name, match[1], body))
+    return blocks
+
+
+CONFIG_BLOCKS = _config_blocks()
+
+
+def test_the_docs_config_files_are_found() -> None:
+    assert {("routing.md", "router.yaml"), ("detectors.md", "monitor.yaml")} <= {(p, n) for p, n, _ in CONFIG_BLOCKS}
+
+
+@pytest.mark.parametrize(("page", "name", "text"), CONFIG_BLOCKS, ids=[f"{p}:{n}" for p, n, _ in CONFIG_BLOCKS])
+def test_every_config_file_in_the_docs_passes_routewatch_check(
+    page: str, name: str, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from routewatch.cli import main
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    code = main(["check", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 0, f"docs/{page}: {name} fails `routewatch check`:\n{err}"
+    assert out.startswith(f"{path}: valid ")
