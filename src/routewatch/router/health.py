@@ -70,30 +70,26 @@ query, so tests need no sleeps. One lock guards all state; subscribers are calle
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from opentelemetry.metrics import MeterProvider, Observation
 
 from ..drift.alarm import Alarm, StreamKey
-from ..version import __version__
+from .health_gauges import STATE_METRIC, WEIGHT_METRIC, register_gauges
+from .health_policy import HealthPolicy
 
-__all__ = ["HealthBook", "HealthPolicy", "TargetHealth", "TargetState", "Transition"]
+__all__ = ["STATE_METRIC", "WEIGHT_METRIC", "HealthBook", "HealthPolicy", "TargetHealth", "TargetState", "Transition"]
 
 log = logging.getLogger("routewatch.router")
 
-STATE_METRIC = "routewatch.router.target.state"
-WEIGHT_METRIC = "routewatch.router.target.weight"
 _UNGROUPED = "(ungrouped)"  # the group of targets added without one; no task class can be named so
 _HARD_FAILURE_SIGNALS = frozenset({"error", "server_error", "rate_limited"})  # passing probes close these
 _HISTORY = 1_000
@@ -110,66 +106,6 @@ class TargetState(str, Enum):
 
 
 _ROUTABLE = frozenset({TargetState.HEALTHY, TargetState.DEGRADED, TargetState.RAMPING})
-
-
-class HealthPolicy(BaseModel):
-    """How targets are demoted, ejected, probed and restored. Times in seconds."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    # demotion
-    warning_penalty: float = Field(default=0.5, gt=0, lt=1, description="Weight cut by one warning alarm.")
-    critical_penalty: float = Field(default=0.8, gt=0, lt=1, description="Weight cut by one critical alarm.")
-    reference_effect: float = Field(default=1.0, gt=0, description="Effect size at which the penalty applies 1:1.")
-    min_weight: float = Field(default=0.05, gt=0, lt=1, description="Lowest weight of a routable target.")
-    ignored_signals: tuple[str, ...] = Field(
-        default=("output_tokens", "cost"), description="Signals that describe the workload or price, not health."
-    )
-    min_dwell_s: float = Field(default=30.0, ge=0, description="Least time in DEGRADED before restoring.")
-    rearm_s: float = Field(default=300.0, ge=0, description="After recovery, warning alarms are held this long.")
-    # ejection
-    consecutive_failures: int = Field(default=5, ge=1, description="Hard failures in a row that eject.")
-    client_error_codes: tuple[int, ...] = Field(
-        default=(400, 413, 422), description="HTTP statuses that are the request's fault, not the target's."
-    )
-    eject_signals: tuple[str, ...] = Field(
-        default=("error", "server_error", "empty", "schema_invalid", "refusal", "truncated", "score"),
-        description="Signals whose critical alarm ejects at once.",
-    )
-    eject_after_degraded_s: float | None = Field(
-        default=900.0, gt=0, description="A critical alarm open this long ejects; None never."
-    )
-    base_ejection_s: float = Field(default=30.0, gt=0, description="Ejection time, times the ejection count.")
-    max_ejection_s: float = Field(default=300.0, gt=0, description="Longest ejection.")
-    max_ejected_fraction: float = Field(default=0.5, ge=0, le=1, description="Share of a group that may be out.")
-    # probing
-    probe_budget: int = Field(default=10, ge=1, description="Probe calls per half-open round.")
-    probe_interval_s: float = Field(default=5.0, ge=0, description="Least time between two probes.")
-    probe_timeout_s: float = Field(default=60.0, gt=0, description="Probing with no probe this long ejects.")
-    probe_min_successes: int = Field(default=3, ge=1, description="Successes needed whatever the test says.")
-    probe_baseline_failure_rate: float = Field(default=0.05, gt=0, lt=1, description="H0 of the probe test.")
-    probe_failing_failure_rate: float = Field(default=0.5, gt=0, lt=1, description="H1 of the probe test.")
-    probe_error: float = Field(default=0.05, gt=0, lt=0.5, description="Both error rates of the probe test.")
-    # slow start
-    ramp_s: float = Field(default=60.0, ge=0, description="Slow-start length.")
-    ramp_floor: float = Field(default=0.1, gt=0, le=1, description="Weight at the start of a ramp.")
-    # peer check
-    peer_fraction: float = Field(default=0.6, gt=0, le=1, description="Share of a group alarming together = shift.")
-    peer_min_targets: int = Field(default=3, ge=2, description="Group size before the peer check applies.")
-    peer_window_s: float = Field(default=600.0, gt=0, description="How recent a peer's alarm must be.")
-    shift_confirm_s: float = Field(
-        default=30.0, ge=0, description="A drift demotion waits this long for peers' alarms (a shift); 0: at once."
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> HealthPolicy:
-        if self.max_ejection_s < self.base_ejection_s:
-            raise ValueError("max_ejection_s must be >= base_ejection_s")
-        if self.probe_failing_failure_rate <= self.probe_baseline_failure_rate:
-            raise ValueError("probe_failing_failure_rate must exceed probe_baseline_failure_rate")
-        if self.probe_min_successes > self.probe_budget:
-            raise ValueError("probe_min_successes must not exceed probe_budget")
-        return self
 
 
 @dataclass(frozen=True)
@@ -292,7 +228,7 @@ class HealthBook:
         self._llr_fail = math.log(p.probe_failing_failure_rate / p.probe_baseline_failure_rate)
         self._accept = math.log(p.probe_error / (1 - p.probe_error))
         self._reject = math.log((1 - p.probe_error) / p.probe_error)
-        _register_gauges(self, meter_provider)
+        register_gauges(self, meter_provider)
 
     # --- targets ------------------------------------------------------------------------------------
     def add_target(
@@ -976,48 +912,3 @@ def _streak_reason(labels: list[str]) -> str:
         label = labels[0]
         return f"{len(labels)} consecutive {label}s" if label.isdigit() else f"{len(labels)} consecutive {label} errors"
     return f"{len(labels)} consecutive failures ({', '.join(labels)})"
-
-
-# --- gauges: one pair per meter provider, observing every live book ---------------------------------
-_gauge_lock = threading.Lock()
-# Books observed per meter provider; a provider that is garbage collected takes its entry with it.
-_books_by_provider: weakref.WeakKeyDictionary[Any, weakref.WeakSet[HealthBook]] = weakref.WeakKeyDictionary()
-_books_global: list[weakref.WeakSet[HealthBook]] = []  # meter_provider=None: the global provider
-
-
-def _register_gauges(book: HealthBook, meter_provider: MeterProvider | None) -> None:
-    with _gauge_lock:
-        if meter_provider is None:
-            books = _books_global[0] if _books_global else None
-        else:
-            try:
-                books = _books_by_provider.get(meter_provider)
-            except TypeError:  # a provider that cannot be weakly referenced: observe this book alone
-                books = None
-        if books is not None:
-            books.add(book)
-            return
-        books = weakref.WeakSet([book])
-        if meter_provider is None:
-            _books_global.append(books)
-        else:
-            with contextlib.suppress(TypeError):
-                _books_by_provider[meter_provider] = books
-    meter = get_meter("routewatch.router", __version__, meter_provider)
-
-    def observe_states(options: CallbackOptions) -> Iterable[Observation]:
-        out: list[Observation] = []
-        for each in list(books):
-            out.extend(each._observations()[0])
-        return out
-
-    def observe_weights(options: CallbackOptions) -> Iterable[Observation]:
-        out: list[Observation] = []
-        for each in list(books):
-            out.extend(each._observations()[1])
-        return out
-
-    meter.create_observable_gauge(STATE_METRIC, [observe_states], unit="1",
-                                  description="1 for the router target's current health state, else 0.")  # fmt: skip
-    meter.create_observable_gauge(WEIGHT_METRIC, [observe_weights], unit="1",
-                                  description="Router target's weight factor: 1 healthy, 0 ejected.")  # fmt: skip
