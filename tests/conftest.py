@@ -1,9 +1,17 @@
 """Shared fixtures: an in-memory OpenTelemetry pipeline, routewatch instrumented into it, and the
-provider simulator on loopback. No test touches the global OpenTelemetry providers."""
+provider simulator on loopback. No test touches the global OpenTelemetry providers.
+
+System tools some tests drive (promtool, prometheus, chromium) are declared with
+`@pytest.mark.requires_tool("promtool")`: missing, the test is skipped on a laptop, and fails when
+the environment variable CI is set (CI runs `CI=true bash .ci/run`) or ROUTEWATCH_REQUIRE_TOOLS=1,
+so a failed install cannot turn those tests into silent skips.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +25,43 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import routewatch
 from routewatch.records import CallRecord
+
+# Where Debian puts them when PATH lacks them; chromium has two names.
+_TOOL_NAMES = {"chromium": ("chromium", "chromium-browser")}
+
+
+def find_tool(name: str) -> str | None:
+    """The path of system tool `name`, or None."""
+    for candidate in _TOOL_NAMES.get(name, (name,)):
+        found = shutil.which(candidate)
+        if found:
+            return found
+        if os.path.exists(f"/usr/bin/{candidate}"):
+            return f"/usr/bin/{candidate}"
+    return None
+
+
+def tools_required(environ: dict[str, str] | None = None) -> bool:
+    """Whether a missing system tool fails a test (CI, or ROUTEWATCH_REQUIRE_TOOLS=1) instead of skipping it."""
+    env = os.environ if environ is None else environ
+    ci = env.get("CI", "").strip().lower()
+    return (ci not in ("", "0", "false", "no")) or env.get("ROUTEWATCH_REQUIRE_TOOLS", "").strip() == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires_tool(*names): system tools the test runs; missing: skip, or fail under CI"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = [name for mark in item.iter_markers("requires_tool") for name in mark.args if find_tool(name) is None]
+    if not missing:
+        return
+    what = f"{', '.join(missing)} not installed (scripts/test installs it when run as root)"
+    if tools_required():
+        pytest.fail(f"{what}; required because CI or ROUTEWATCH_REQUIRE_TOOLS=1 is set", pytrace=False)
+    pytest.skip(what)
 
 
 @dataclass

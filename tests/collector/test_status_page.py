@@ -16,8 +16,9 @@ from outputs_support import TOKEN, collector_config, genai_span_request, inject_
 
 from routewatch.collector import Collector
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+CHROMIUM = next((p for name in ("chromium", "chromium-browser")
+                 for p in (shutil.which(name), f"/usr/bin/{name}") if p and os.path.exists(p)), None)  # fmt: skip
+pytestmark = pytest.mark.requires_tool("chromium")
 EVIL = "evil<img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>"
 
 

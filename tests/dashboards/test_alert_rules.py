@@ -18,7 +18,7 @@ ALERTS = ROOT / "dashboards" / "alerts"
 RULES = ALERTS / "routewatch-rules.yml"
 UNIT_TESTS = sorted((ALERTS / "tests").glob("*.yml"))
 
-needs_promtool = pytest.mark.skipif(promql.PROMTOOL is None, reason="promtool not installed (scripts/test installs it)")
+needs_promtool = pytest.mark.requires_tool("promtool")
 
 
 def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

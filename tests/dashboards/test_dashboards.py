@@ -44,14 +44,14 @@ def test_check_mode_notices_a_stale_dashboard(tmp_path: Path) -> None:
     assert done.returncode == 1 and "routewatch-providers.json" in done.stderr
 
 
-@pytest.mark.skipif(promql.PROMTOOL is None, reason="promtool not installed (scripts/test installs it)")
+@pytest.mark.requires_tool("promtool")
 def test_every_expression_parses() -> None:
     exprs = [promql.grafana_to_promql(expr) for _, _, expr in all_expressions()]
     assert len(exprs) > 30
     assert promql.promtool_parse_errors(exprs) is None, promql.promtool_parse_errors(exprs)
 
 
-@pytest.mark.skipif(promql.PROMTOOL is None, reason="promtool not installed (scripts/test installs it)")
+@pytest.mark.requires_tool("promtool")
 def test_the_parse_check_rejects_broken_promql() -> None:
     assert promql.promtool_parse_errors(["sum by (provider (rate(x[5m]))"]) is not None
 

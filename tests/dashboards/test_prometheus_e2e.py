@@ -37,7 +37,7 @@ RULES = ROOT / "dashboards" / "alerts" / "routewatch-rules.yml"
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
 T = TypeVar("T")
 
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (scripts/test installs it)")
+pytestmark = pytest.mark.requires_tool("prometheus")
 
 BASELINE_CALLS = 70  # the detectors learn from the first 50
 MAX_REGRESSED_CALLS = 1000  # calls keep coming until the alert fires (a few seconds' worth at most)
