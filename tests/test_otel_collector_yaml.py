@@ -142,7 +142,7 @@ def test_scale_out_shards_genai_spans_by_provider_and_model_over_routewatch_coll
     ((cid, lb),) = balancers.items()
     assert lb["routing_key"] == "attributes"
     keys = lb["routing_attributes"]
-    assert "gen_ai.provider.name" in keys and "gen_ai.request.model" in keys
+    assert keys == [SHARD_KEY], "one normalised key: separate provider attributes would split a stream"
     assert "endpoint" not in (lb["protocol"]["otlp"] or {}), "the balancer sets each backend's endpoint itself"
     resolver = lb["resolver"]
     assert len(resolver) == 1, "one resolver"
@@ -157,19 +157,137 @@ def test_scale_out_shards_genai_spans_by_provider_and_model_over_routewatch_coll
     (pipeline,) = [p for p in cfg["service"]["pipelines"].values() if cid in p["exporters"]]
     assert pipeline["exporters"] == [cid], "the sharded pipeline only feeds routewatch collectors"
     processors = pipeline["processors"]
-    # The balancer reads the key from the first span of each (resource, scope, trace) batch, unless
-    # the resource carries it: a groupbyattrs on the same keys must run before it, so a trace that
-    # called two providers still sends each provider's spans to that provider's owner.
-    grouping = [cid for cid in processors if component_type(cid) == "groupbyattrs"]
-    assert len(grouping) == 1
-    assert list(cfg["processors"][grouping[0]]["keys"]) == list(keys)
-    # ...and the span keeps the attributes the routewatch collector reads.
-    restore = [cid for cid in processors if component_type(cid) == "transform"]
-    assert len(restore) == 1 and processors.index(restore[0]) > processors.index(grouping[0])
-    blocks = cfg["processors"][restore[0]]["trace_statements"]
-    statements = "\n".join(s for block in blocks for s in block["statements"])
-    for key in keys:
-        assert f'set(attributes["{key}"], resource.attributes["{key}"])' in statements
+    # The key is written on the span by a transform, after the GenAI filter...
+    (normalise,) = [cid for cid in processors if component_type(cid) == "transform"]
+    assert processors.index("filter/genai") < processors.index(normalise)
+    assert f'set(attributes["{SHARD_KEY}"]' in "\n".join(shard_statements(cfg))
+    # ...and moved to the resource: the balancer reads the key from the first span of each (resource,
+    # scope, trace) batch unless the resource carries it, so a trace that called two providers still
+    # sends each provider's spans to that provider's owner.
+    (grouping,) = [cid for cid in processors if component_type(cid) == "groupbyattrs"]
+    assert processors.index(normalise) < processors.index(grouping)
+    assert list(cfg["processors"][grouping]["keys"]) == keys
+
+
+# --- the shard key's OTTL, run here -------------------------------------------------------------------
+SHARD_KEY = "routewatch.shard_key"
+_ATTR = r'attributes\["([^"]+)"\]'
+
+
+def shard_statements(cfg: dict[str, Any]) -> list[str]:
+    (block,) = cfg["processors"]["transform/shard_key"]["trace_statements"]
+    assert block["context"] == "span"
+    return list(block["statements"])
+
+
+def _value(expr: str, attrs: dict[str, Any]) -> Any:
+    """The OTTL expressions the statements use: an attribute, a string, ConvertCase(.., "lower"), Concat."""
+    expr = expr.strip()
+    if m := re.fullmatch(_ATTR, expr):
+        return attrs.get(m.group(1))
+    if m := re.fullmatch(r'"([^"]*)"', expr):
+        return m.group(1)
+    if m := re.fullmatch(r'ConvertCase\((.+), "lower"\)', expr):
+        value = _value(m.group(1), attrs)
+        if not isinstance(value, str):
+            raise TypeError("ConvertCase of a non-string")  # OTTL errors; error_mode ignore skips the statement
+        return value.lower()
+    if m := re.fullmatch(r'Concat\(\[(.+)\], "([^"]*)"\)', expr):
+        return m.group(2).join(str(_value(part, attrs)) for part in m.group(1).split(", "))
+    raise AssertionError(f"the test does not know this OTTL expression: {expr}")
+
+
+def _condition(cond: str, attrs: dict[str, Any]) -> bool:
+    if " or " in cond:
+        return any(_condition(part, attrs) for part in cond.split(" or "))
+    if " and " in cond:
+        return all(_condition(part, attrs) for part in cond.split(" and "))
+    cond = cond.strip()
+    if cond.startswith("not "):
+        return not _condition(cond[4:], attrs)
+    if m := re.fullmatch(r"IsString\((.+)\)", cond):
+        return isinstance(_value(m.group(1), attrs), str)
+    if m := re.fullmatch(r"(.+?) (==|!=) (nil|\"[^\"]*\")", cond):
+        left = _value(m.group(1), attrs)
+        right = None if m.group(3) == "nil" else m.group(3)[1:-1]
+        return (left == right) if m.group(2) == "==" else (left != right)
+    raise AssertionError(f"the test does not know this OTTL condition: {cond}")
+
+
+def run_ottl(statements: list[str], attrs: dict[str, Any]) -> dict[str, Any]:
+    """The span attributes after the statements (the subset of OTTL the shard key uses)."""
+    attrs = dict(attrs)
+    for statement in statements:
+        statement, _, where = statement.partition(" where ")
+        if m := re.fullmatch(r'delete_key\(attributes, "([^"]+)"\)', statement):
+            attrs.pop(m.group(1), None)
+            continue
+        m = re.fullmatch(r"set\(" + _ATTR + r", (.+)\)", statement)
+        assert m, f"the test does not know this OTTL statement: {statement}"
+        try:
+            if where and not _condition(where, attrs):
+                continue
+            attrs[m.group(1)] = _value(m.group(2), attrs)
+        except TypeError:
+            continue
+    return attrs
+
+
+def _converter_key(attrs: dict[str, Any]) -> str:
+    """provider/model of the stream the routewatch collector puts a span with these attributes in."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from routewatch.drift.monitor import DriftMonitor
+    from routewatch.otlp.wire import records_from_bytes
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="chat", trace_id=b"t" * 16, span_id=b"s" * 8)
+    for key, value in {"gen_ai.operation.name": "chat", **attrs}.items():
+        kv = span.attributes.add(key=key)
+        if isinstance(value, str):
+            kv.value.string_value = value
+        else:
+            kv.value.int_value = value
+    (record,) = records_from_bytes(request.SerializeToString()).records
+    key = DriftMonitor(sinks=[]).key_for(record)
+    return f"{key.provider}/{key.model}"
+
+
+def _alias_cases() -> list[dict[str, Any]]:
+    from routewatch.otlp.builder import PROVIDER_ALIASES
+
+    names = sorted({*PROVIDER_ALIASES, *PROVIDER_ALIASES.values(), "openai", "anthropic", "cohere", "ollama"})
+    cases: list[dict[str, Any]] = []
+    for name in names:
+        for spelling in (name, name.upper(), name.title()):
+            for attribute in ("gen_ai.provider.name", "gen_ai.system", "llm.provider"):
+                cases.append({attribute: spelling, "gen_ai.request.model": "m-1"})
+            cases.append({"gen_ai.system": spelling, "gen_ai.response.model": "m-2"})  # no requested model
+    cases += [
+        {"gen_ai.provider.name": "openai", "gen_ai.system": "azure", "gen_ai.request.model": "m"},  # current wins
+        {"gen_ai.provider.name": "", "gen_ai.system": "openai", "gen_ai.request.model": "m"},  # empty: unknown
+        {"gen_ai.provider.name": 7, "gen_ai.request.model": "m"},  # not a string: unknown
+        {"gen_ai.provider.name": "openai", "gen_ai.request.model": "", "gen_ai.response.model": "r"},
+        {"gen_ai.provider.name": "openai"},  # no model at all
+        {"gen_ai.request.model": "m"},  # no provider at all
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("attrs", _alias_cases(), ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
+def test_the_shard_key_is_the_stream_the_routewatch_collector_keys_the_span_by(attrs: dict[str, Any]) -> None:
+    statements = shard_statements(load(ROOT / "otel-collector.scale-out.yaml"))
+    out = run_ottl(statements, attrs)
+    assert out[SHARD_KEY] == _converter_key(attrs)
+    assert {k: v for k, v in out.items() if k != SHARD_KEY} == attrs, "only the key is added; nothing else changes"
+
+
+def test_old_and_new_convention_spans_and_provider_aliases_share_one_key() -> None:
+    statements = shard_statements(load(ROOT / "otel-collector.scale-out.yaml"))
+    spellings = [{"gen_ai.provider.name": "azure.ai.openai"}, {"gen_ai.system": "azure"},
+                 {"gen_ai.system": "az.ai.openai"}, {"gen_ai.provider.name": "Azure"}]  # fmt: skip
+    keys = {run_ottl(statements, {**s, "gen_ai.request.model": "gpt-4o"})[SHARD_KEY] for s in spellings}
+    assert keys == {"azure.ai.openai/gpt-4o"}
 
 
 def test_the_single_collector_and_the_scale_out_tier_share_everything_but_the_routewatch_fan_out() -> None:
