@@ -46,7 +46,7 @@ _TOP_EXAMPLES = """examples:
 """
 
 _DEMO_EXAMPLES = """The run ends with one line per question (regression detected, provider demoted, traffic moved,
-provider restored: yes/no with the evidence) and exits 0 only when all four happened.
+provider restored, traffic returned: yes/no with the evidence) and exits 0 only when all five happened.
 
 examples:
   routewatch demo                              live view, about 60 s

@@ -16,6 +16,7 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.star
 def test_there_are_examples() -> None:
     assert {p.name for p in EXAMPLES} >= {
         "instrument_app.py", "drift_callbacks.py", "router_failover.py", "record_score.py", "replay.py",
+        "zero_code.py", "litellm_router.py",
     }  # fmt: skip
 
 

@@ -158,7 +158,7 @@ def _run(
         routing = make_routing(TARGETS, monitor, duration_s, seed, workload.clients, tracer_provider, meter_provider)
 
         def story() -> list[str]:
-            """The four verdicts as they stand right now (the live view's summary panel)."""
+            """The verdicts as they stand right now (the live view's summary panel)."""
             now = Summary(scenario=scenario, regression=regression.description, regressed=regressed.name,
                           router=routing.kind, duration_s=duration_s, injected_at_s=inject_at,
                           recovered_at_s=recover_at, calls=0,
