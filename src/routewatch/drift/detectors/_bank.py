@@ -165,10 +165,8 @@ class _BernoulliBank:
             s = v[j]
             bj = v[2 * size + j]
             if bj < 0.0:
-                if s == 0.0:
-                    continue
-                if s + bj * gap <= 0.0:
-                    v[c + j] = self.last + math.ceil(s / -bj)
+                if s + bj * gap <= 0.0:  # zero at the end of the gap: the change point is no earlier than n
+                    v[c + j] = n
                     v[c + size + j] = 0.0
                     v[j] = 0.0
                 else:
