@@ -150,6 +150,40 @@ def test_tls(tmp_path) -> None:
         assert collector.ingest_stats().spans_accepted == 3
 
 
+def test_mutual_tls_requires_a_client_certificate(tmp_path) -> None:
+    cert, key = self_signed(tmp_path)
+    (tmp_path / "client").mkdir()
+    client_cert, client_key = self_signed(tmp_path / "client")
+    with running(tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=client_cert) as collector:
+        with_client_cert = grpc.ssl_channel_credentials(
+            root_certificates=cert.read_bytes(), private_key=client_key.read_bytes(),
+            certificate_chain=client_cert.read_bytes(),
+        )  # fmt: skip
+        exporter = OTLPSpanExporter(endpoint=collector.grpc_target, credentials=with_client_cert, timeout=5)
+        assert exporter.export(genai_spans(3)) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        # Server verified, but no client certificate: the handshake fails, nothing is accepted.
+        channel, export = _raw_export(collector.grpc_target, grpc.ssl_channel_credentials(cert.read_bytes()))
+        with pytest.raises(grpc.RpcError) as caught:
+            export(export_request(2).SerializeToString(), timeout=3)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        channel.close()
+        # A client certificate the collector does not trust is refused too.
+        (tmp_path / "stranger").mkdir()
+        other_cert, other_key = self_signed(tmp_path / "stranger")
+        stranger = grpc.ssl_channel_credentials(
+            root_certificates=cert.read_bytes(), private_key=other_key.read_bytes(),
+            certificate_chain=other_cert.read_bytes(),
+        )  # fmt: skip
+        channel, export = _raw_export(collector.grpc_target, stranger)
+        with pytest.raises(grpc.RpcError) as caught:
+            export(export_request(2).SerializeToString(), timeout=3)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        channel.close()
+        assert collector.flush(5)
+        assert collector.ingest_stats().spans_accepted == 3
+
+
 def test_drop_policy_answers_partial_success_with_the_rejected_count() -> None:
     with running(queue_capacity=5, overload="drop") as collector:
         gate = Gate()

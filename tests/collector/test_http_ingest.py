@@ -8,6 +8,7 @@ import gzip
 import json
 import logging
 import threading
+import time
 
 import httpx
 import pytest
@@ -104,6 +105,32 @@ def test_full_queue_is_503_with_retry_after() -> None:
         assert collector.flush(5)
         assert HTTP.post(collector.http_url + "/v1/traces", content=body, headers=PROTOBUF).status_code == 200
         assert collector.ingest_stats().requests_rejected == {("http/protobuf", "overloaded"): 1}
+
+
+def test_the_official_exporter_retries_a_503_after_retry_after_and_nothing_is_lost() -> None:
+    with running(queue_capacity=10, retry_after_s=1) as collector:
+        gate = Gate()
+        collector.add_record_listener(gate)
+        url = collector.http_url + "/v1/traces"
+        assert HTTP.post(url, content=export_request(10).SerializeToString(), headers=PROTOBUF).status_code == 200
+        assert gate.entered.wait(5)  # the worker holds the 10 queued records: the queue is full
+        exporter = OTLPSpanExporter(endpoint=url, timeout=15)
+        result: list[SpanExportResult] = []
+        worker = threading.Thread(target=lambda: result.append(exporter.export(genai_spans(5))))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while collector.ingest_stats().requests_rejected.get(("http/protobuf", "overloaded"), 0) < 1:
+            assert time.monotonic() < deadline, "the exporter was never refused"
+            time.sleep(0.02)
+        gate.open()  # the queue drains; the exporter's retry, a Retry-After (1 s) later, gets through
+        worker.join(20)
+        exporter.shutdown()
+        assert result == [SpanExportResult.SUCCESS]
+        assert collector.flush(5)
+        stats = collector.ingest_stats()
+        assert stats.spans_accepted == 15 and stats.records_processed == 15
+        assert stats.requests_rejected[("http/protobuf", "overloaded")] >= 1
+        assert stats.spans_dropped == {}
 
 
 def test_partial_success_in_protobuf_when_dropping() -> None:
