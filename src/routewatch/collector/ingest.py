@@ -8,6 +8,11 @@ worker thread, in arrival order, because detectors have one owner at a time.
 Overload (queue full): with `overload="reject"` the whole request is refused with a retryable
 error and nothing is counted as received, so the client's retry loses nothing; with "drop", what
 fits is kept and the rest is dropped, counted, and reported as a partial success.
+
+The retryable answers are the ones the OTLP specification gives for an overloaded server: gRPC
+RESOURCE_EXHAUSTED with RetryInfo, HTTP 503 with Retry-After. (HTTP 429 is the spec's other
+retryable throttle, meant for a client over its allowance; a full queue is the server's state, not
+the client's, and the official exporters retry both and honour Retry-After on both.)
 """
 
 from __future__ import annotations
