@@ -23,8 +23,15 @@ SAMPLE = Path(__file__).parents[2] / "collector" / "routewatch-collector.yaml"
 def test_sample_config_is_valid_and_matches_the_defaults() -> None:
     config = load_config(SAMPLE)
     default = CollectorConfig()
-    assert config.model_dump(exclude={"monitor"}) == default.model_dump(exclude={"monitor"})
+    same = {"monitor", "snapshot_path"}
+    assert config.model_dump(exclude=same) == default.model_dump(exclude=same)
     assert (config.host, config.grpc_port, config.http_port) == ("127.0.0.1", 14317, 14318)
+    # The one setting it does not leave at its default: snapshots on, in the working directory (the
+    # deployment files keep theirs in the state directory they mount or create).
+    assert default.snapshot_path is None
+    assert config.snapshot_path == Path("routewatch-collector-snapshot.json")
+    for name in ("routewatch-collector.service", "Dockerfile", "kubernetes.yaml"):
+        assert "/var/lib/routewatch/collector-snapshot.json" in (SAMPLE.parent / name).read_text(), name
 
 
 def test_flags_override_the_file(capsys, tmp_path: Path) -> None:
