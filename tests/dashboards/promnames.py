@@ -195,6 +195,35 @@ def create_call_sites() -> list[str]:
     return sites
 
 
+def create_call_names() -> dict[str, str | None]:
+    """`file:line` -> the instrument name each creation in src/ passes (its first argument or `name=`, a
+    string or a module-level constant, resolved in that module); None when it is computed some other way."""
+    import ast
+    import importlib
+
+    out: dict[str, str | None] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        module = None
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and CREATE_CALL.match("." + node.func.attr + "(")):  # fmt: skip
+                continue
+            arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+            site = f"{path.relative_to(SRC)}:{node.lineno}"
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                out[site] = arg.value
+            elif isinstance(arg, (ast.Name, ast.Attribute)):
+                if module is None:
+                    dotted = ".".join(("routewatch", *path.relative_to(SRC).with_suffix("").parts))
+                    module = importlib.import_module(dotted.removesuffix(".__init__"))
+                value = eval(compile(ast.Expression(arg), str(path), "eval"), vars(module))  # a constant's name
+                out[site] = value if isinstance(value, str) else None
+            else:
+                out[site] = None
+    return out
+
+
 def in_process_series() -> set[str]:
     return {name for inst in in_process_instruments() for name in series_names(inst)}
 

@@ -80,12 +80,14 @@ def test_a_name_the_code_does_not_emit_is_caught(emitted: dict[str, set[str] | N
 
 
 def test_the_derived_names_cover_every_instrument_the_code_creates() -> None:
-    sites = promnames.create_call_sites()
-    instruments = promnames.in_process_instruments()
-    assert len(instruments) >= len(sites), (
-        f"{len(sites)} instrument creations in src/ but only {len(instruments)} captured: build the new class "
-        f"in promnames._builders ({sites})"
-    )
+    sites = promnames.create_call_names()
+    assert sorted(sites) == promnames.create_call_sites(), "the AST and the text search find the same call sites"
+    unresolved = [site for site, name in sites.items() if name is None]
+    assert not unresolved, f"instrument names the guard cannot read (use a string or a constant): {unresolved}"
+    captured = {inst.name for inst in promnames.in_process_instruments()}
+    missing = {f"{name} ({site})" for site, name in sites.items() if name not in captured}
+    assert not missing, f"created in src/ but not captured (build their class in promnames._builders): {missing}"
+    assert captured <= set(sites.values()), f"captured but created nowhere in src/: {captured - set(sites.values())}"
 
 
 def test_name_translation_follows_the_collector_exporter() -> None:
