@@ -55,3 +55,16 @@ def test_baggage_is_read_and_explicit_tags_win() -> None:
             assert dict(current_tags())["tenant"] == "explicit"
     finally:
         context.detach(token)
+
+
+def test_tags_if_room_labels_like_tags_and_gives_way_when_the_app_used_every_slot() -> None:
+    from routewatch.tags import MAX_TAGS, tags_if_room
+
+    with tags_if_room(route="r1"):
+        assert dict(current_tags()) == {"route": "r1"}
+    full = {f"k{i}": "v" for i in range(MAX_TAGS)}
+    with tags(**full):
+        with tags_if_room(route="r1"):  # a ninth tag: nothing added, nothing raised
+            assert dict(current_tags()) == full
+        assert dict(current_tags()) == full
+    assert current_tags() == ()

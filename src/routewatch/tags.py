@@ -8,12 +8,12 @@ and per task class. Values are bounded in number and length; they are labels, ne
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from opentelemetry import baggage
 
-__all__ = ["MAX_TAGS", "MAX_VALUE_LENGTH", "current_tags", "tags"]
+__all__ = ["MAX_TAGS", "MAX_VALUE_LENGTH", "current_tags", "tags", "tags_if_room"]
 
 MAX_TAGS = 8
 MAX_KEY_LENGTH = 64
@@ -41,18 +41,36 @@ def tags(
     tenant: str | None = None, task: str | None = None, route: str | None = None, **extra: object
 ) -> Iterator[None]:
     """Label provider calls made inside the block; nested blocks add to and override outer ones."""
-    merged = dict(_current.get())
-    for key, value in (("tenant", tenant), ("task", task), ("route", route), *extra.items()):
-        cleaned = _clean(key, value)
-        if cleaned is not None:
-            merged[cleaned[0]] = cleaned[1]
+    merged = _merged((("tenant", tenant), ("task", task), ("route", route), *extra.items()))
     if len(merged) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags per call, got {len(merged)}")
-    token = _current.set(tuple(sorted(merged.items())))
+    token = _current.set(merged)
     try:
         yield
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def tags_if_room(**values: object) -> Iterator[None]:
+    """`tags(**values)` for routewatch's own labels: when the app already uses every tag slot, the
+    block labels nothing instead of raising into the app."""
+    merged = _merged(values.items())
+    token = _current.set(merged) if len(merged) <= MAX_TAGS else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _current.reset(token)
+
+
+def _merged(pairs: Iterable[tuple[str, object]]) -> Tags:
+    merged = dict(_current.get())
+    for key, value in pairs:
+        cleaned = _clean(key, value)
+        if cleaned is not None:
+            merged[cleaned[0]] = cleaned[1]
+    return tuple(sorted(merged.items()))
 
 
 def current_tags() -> Tags:

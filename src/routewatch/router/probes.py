@@ -30,11 +30,11 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..tags import tags
+from ..tags import tags_if_room
 from .budget import classify_error
 from .health import HealthBook, TargetState
 
@@ -161,16 +161,6 @@ async def _bounded(awaitable: Any, timeout_s: float) -> Any:
     return await asyncio.wait_for(awaitable, timeout_s)
 
 
-@contextlib.contextmanager
-def _tagged() -> Iterator[None]:
+def _tagged() -> contextlib.AbstractContextManager[None]:
     """Tag the probe's calls (so the bus listener leaves them to the prober), untagged if slots are full."""
-    try:
-        scope = tags(**{PROBE_TAG: "synthetic"})
-        scope.__enter__()
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        scope.__exit__(None, None, None)
+    return tags_if_room(**{PROBE_TAG: "synthetic"})

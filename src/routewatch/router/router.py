@@ -32,7 +32,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 
 from ..bus import add_listener, remove_listener
 from ..records import CallRecord, Usage
-from ..tags import tags
+from ..tags import tags_if_room
 from ..version import __version__
 from .budget import Failure, RetryBudget, classify_error
 from .clients import ClientCache, ClientUnavailable
@@ -395,18 +395,8 @@ class Router:
 
         return done
 
-    @contextlib.contextmanager
-    def _call_tags(self, task: str, target: str) -> Iterator[None]:
-        try:
-            scope = tags(task=task, **{TAG: f"{self.name}:{target}"})
-            scope.__enter__()
-        except ValueError:  # the app already uses every tag slot: route untagged
-            yield
-            return
-        try:
-            yield
-        finally:
-            scope.__exit__(None, None, None)
+    def _call_tags(self, task: str, target: str) -> contextlib.AbstractContextManager[None]:
+        return tags_if_room(task=task, **{TAG: f"{self.name}:{target}"})  # untagged if the app used every slot
 
     def _on_record(self, record: CallRecord) -> None:
         """A finished call from the instrumentation: its real cost and quality verdicts."""
