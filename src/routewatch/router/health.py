@@ -222,6 +222,7 @@ class HealthBook:
         self._version = 0  # bumped by every change; status() reuses its last ledger while unchanged
         self._history: deque[Transition] = deque(maxlen=_HISTORY)
         self._ledger: tuple[int, dict[str, TargetHealth]] | None = None
+        self._refused = False  # some target may hold a refused ejection (see `_fill_pending`)
         self.callback_errors = 0
         p = self.policy
         self._llr_ok = math.log((1 - p.probe_failing_failure_rate) / (1 - p.probe_baseline_failure_rate))
@@ -695,6 +696,7 @@ class HealthBook:
         refusal = self._room_to_eject(target)
         if refusal is not None:
             target.pending_eject, target.pending_signal = reason, signal
+            self._refused = True
             self._move(target, TargetState.DEGRADED,
                        f"kept in rotation at minimum weight (fail open) instead of ejecting: {refusal}; "
                        f"ejection cause: {reason}", now, moves)  # fmt: skip
@@ -725,10 +727,16 @@ class HealthBook:
         self._advance(target, now, moves)
 
     def _fill_pending(self, now: float, moves: list[Transition]) -> None:
-        """Fail-open targets are ejected once their group has room again."""
+        """Fail-open targets are ejected once their group has room again.
+
+        Runs after every input; the walk over all targets happens only while some ejection is refused.
+        """
+        if not self._refused:
+            return
         for target in self._targets.values():
             if target.pending_eject and target.state is TargetState.DEGRADED and self._room_to_eject(target) is None:
                 self._eject(target, target.pending_eject, now, moves, target.pending_signal)
+        self._refused = any(target.pending_eject for target in self._targets.values())
 
     def _start_probing(self, target: _Target, now: float, moves: list[Transition]) -> None:
         target.probes_given = target.probe_ok = target.probe_fail = 0
