@@ -290,3 +290,14 @@ def test_parked_alarms_are_bounded() -> None:
         for response_model in ("x", "y"):  # two change events per stream, one kept
             monitor.record(make_record(request_model=model, response_model=response_model))
     assert sink.deferred == 6 and sink.deferred_dropped == 4
+
+
+def test_seen_gives_the_key_and_watched_values_record_worked_out() -> None:
+    monitor = DriftMonitor(MonitorConfig(signals=("latency", "error")), sinks=[])
+    call = make_record(duration_s=0.5)
+    monitor.record(call)
+    key, values = monitor.seen(call)
+    assert key is monitor.key_for(call)
+    assert values == [(s, v) for s, v in DriftMonitor.signals_of(call) if s in ("latency", "error")]
+    other = make_record(duration_s=0.7)  # not recorded: worked out afresh
+    assert monitor.seen(other) == (monitor.key_for(other), [("error", 0.0), ("latency", 0.7)])

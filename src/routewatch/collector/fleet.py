@@ -2,20 +2,18 @@
 provider/model, a verdict from a `HealthBook` fed by the drift monitor's alarms.
 
 The detectors know each signal's baseline; they do not keep a "current" figure a person can read.
-`Fleet` keeps one for them: per stream and signal, the last `window` values (a bounded ring), and
-monotonic call and error counts for `/metrics`. The verdict (healthy, degraded, ejected, ...) is the
-same state machine an app's router runs, so the status page and the health feed say what a router
-attached to this collector would do.
+`Fleet` keeps one for them: per stream and signal, the last `window` values (compact rings, see
+`recent.py`), and monotonic call and error counts for `/metrics`. The verdict (healthy, degraded,
+ejected, ...) is the same state machine an app's router runs, so the status page and the health
+feed say what a router attached to this collector would do.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from ..drift.alarm import Alarm, StreamKey
@@ -24,6 +22,7 @@ from ..drift.detectors.registry import DETECTORS
 from ..drift.monitor import DriftMonitor
 from ..records import CallRecord
 from ..router.health import HealthBook, HealthPolicy, TargetHealth, Transition
+from .recent import RecentLayout, RecentStats, RecentValues
 
 __all__ = ["Fleet", "RecentStats", "closes_alarm", "is_rate", "target_name"]
 
@@ -46,86 +45,14 @@ def closes_alarm(alarm: Alarm) -> bool:
     return alarm.kind == "recovered" and not alarm.explanation.startswith("improvement")
 
 
-@dataclass(frozen=True, slots=True)
-class RecentStats:
-    """The last values of one signal of one stream (rates: share of 1s in `mean`)."""
-
-    n: int
-    mean: float
-    p50: float
-    p95: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"n": self.n, "mean": self.mean, "p50": self.p50, "p95": self.p95}
-
-
-def _summary(values: list[float], binary: bool) -> RecentStats | None:
-    """Count, mean, p50 and p95 (linear interpolation); 0/1 signals without sorting."""
-    n = len(values)
-    if n == 0:
-        return None
-    total = sum(values)
-    if binary:  # sorted, the values are n - k zeros then k ones
-        ones = round(total)
-
-        def at(i: int) -> float:
-            return 1.0 if i >= n - ones else 0.0
-    else:
-        xs = sorted(values)
-
-        def at(i: int) -> float:
-            return xs[i]
-
-    def q(p: float) -> float:
-        pos = p * (n - 1)
-        lo = int(pos)
-        hi = min(lo + 1, n - 1)
-        return at(lo) + (at(hi) - at(lo)) * (pos - lo)
-
-    return RecentStats(n, total / n, q(0.5), q(0.95))
-
-
-class _Ring:
-    """The last `size` values of one signal, compact: float32 (4 bytes a value; figures for people,
-    not for the detectors), or one byte a value for 0/1 signals. A deque of floats costs 32."""
-
-    __slots__ = ("n", "pos", "values")
-
-    def __init__(self, size: int, binary: bool) -> None:
-        self.values: array[Any] = array("B" if binary else "f", bytes((1 if binary else 4) * size))
-        self.pos = 0
-        self.n = 0
-
-    def push(self, value: float) -> None:
-        values = self.values
-        pos = self.pos
-        if values.typecode == "B":
-            values[pos] = 1 if value else 0
-        else:
-            values[pos] = value
-        pos += 1
-        self.pos = 0 if pos == len(values) else pos
-        if self.n < len(values):
-            self.n += 1
-
-    def __len__(self) -> int:
-        return self.n
-
-    def to_list(self) -> list[float]:
-        """Oldest first."""
-        values, pos, n = self.values, self.pos, self.n
-        ordered = values[:n] if n < len(values) else values[pos:] + values[:pos]
-        return [float(v) for v in ordered]
-
-
 class _StreamView:
-    __slots__ = ("calls", "errors", "last_seen", "values")
+    __slots__ = ("calls", "errors", "last_seen", "recent")
 
     def __init__(self) -> None:
         self.calls = 0
         self.errors = 0
         self.last_seen = 0.0
-        self.values: dict[str, _Ring] = {}
+        self.recent = RecentValues()
 
 
 class Fleet:
@@ -146,6 +73,7 @@ class Fleet:
             raise ValueError("window >= 1 and max_streams >= 1 are required")
         self.window = window
         self.signals = frozenset(signals) if signals is not None else None
+        self._layout = RecentLayout(window, is_rate)
         self.max_streams = max_streams
         self.book = HealthBook(policy, clock=clock, meter_provider=meter_provider)
         self._clock = clock
@@ -155,8 +83,11 @@ class Fleet:
         self.evicted_streams = 0
 
     # --- inputs -------------------------------------------------------------------------------------
-    def observe(self, call: CallRecord, key: StreamKey | None = None) -> None:
-        """Count one finished call and remember its signal values (same signals the monitor sees)."""
+    def observe(
+        self, call: CallRecord, key: StreamKey | None = None, values: Iterable[tuple[str, float]] | None = None
+    ) -> None:
+        """Count one finished call and remember its signal values (same signals the monitor sees).
+        `values`: the call's (signal, value) pairs when the caller has them (`DriftMonitor.seen`)."""
         stream_key = key or StreamKey(call.provider, call.request_model or call.response_model or "unknown",
                                       call.operation)  # fmt: skip
         name = self._ensure_target(stream_key)
@@ -165,18 +96,16 @@ class Fleet:
         probe = self.book.take_probe(name)
         self.book.on_result(name, ok=call.ok, status_code=call.status_code, error_type=call.error_type,
                             latency_s=call.duration_s, probe=probe)  # fmt: skip
+        if values is None:
+            values = DriftMonitor.signals_of(call)
+        if self.signals is not None:
+            values = [(s, v) for s, v in values if s in self.signals]
         with self._lock:
             view = self._view(stream_key)
             view.calls += 1
             view.errors += 0 if call.ok else 1
             view.last_seen = self._clock()
-            for signal, value in DriftMonitor.signals_of(call):
-                if self.signals is not None and signal not in self.signals:
-                    continue
-                ring = view.values.get(signal)
-                if ring is None:
-                    ring = view.values[signal] = _Ring(self.window, is_rate(signal))
-                ring.push(value)
+            view.recent.push(self._layout, values)
 
     def on_alarm(self, alarm: Alarm) -> None:
         """Alarms demote the provider/model, recoveries restore it (the HealthBook decides how)."""
@@ -194,10 +123,7 @@ class Fleet:
         """Per signal, the summary of its last `window` values in this stream."""
         with self._lock:
             view = self._streams.get(key)
-            rings = {s: v.to_list() for s, v in view.values.items()} if view is not None else {}
-        return {
-            signal: stats for signal, ring in rings.items() if (stats := _summary(ring, is_rate(signal))) is not None
-        }
+            return view.recent.stats(self._layout) if view is not None else {}
 
     def counts(self) -> dict[StreamKey, tuple[int, int]]:
         """(calls, errors) per stream since the collector started (or the stream was last evicted)."""

@@ -135,7 +135,8 @@ class Outputs:
     def observe(self, call: CallRecord, key: StreamKey | None = None) -> None:
         """One accepted call (after the monitor saw it): recent figures and the fleet verdict."""
         try:
-            self.fleet.observe(call, key or self.monitor.key_for(call))
+            seen_key, values = self.monitor.seen(call)
+            self.fleet.observe(call, key or seen_key, values)
         except Exception:
             self.errors += 1
             log.warning("routewatch collector: fleet update failed", exc_info=True)

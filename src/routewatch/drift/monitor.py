@@ -112,6 +112,8 @@ class DriftMonitor:
         self._watched: frozenset[str] | None = None if self.config.signals is None else frozenset(self.config.signals)
         # One StreamKey object per stream, so the per-record lookups compare by identity.
         self._keys: dict[tuple[Any, ...], StreamKey] = {}
+        # The last call `record` saw, its key and watched values (see `seen`).
+        self._last: tuple[CallRecord, StreamKey, list[tuple[str, float]]] | None = None
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
@@ -135,8 +137,8 @@ class DriftMonitor:
         """Fan one finished call out to all the signals it carries."""
         key = self.key_for(call)
         now = call.start_time_unix_nano / 1e9 + call.duration_s
-        watched = self._watched
-        values = [(s, v) for s, v in self.signals_of(call) if watched is None or s in watched]
+        values = self._watched_values(call)
+        self._last = (call, key, values)
         alarms: list[Alarm] = []
         with self._lock:  # once per call: the stream is looked up once, not once per signal
             if call.response_id:
@@ -155,6 +157,15 @@ class DriftMonitor:
         for alarm in alarms:
             self._dispatch(alarm)
         return alarms
+
+    def seen(self, call: CallRecord) -> tuple[StreamKey, list[tuple[str, float]]]:
+        """The stream key of `call` and the values of the signals this monitor watches: those `record`
+        worked out when `call` is the call it saw last (listeners that run right after it, such as the
+        collector's outputs, read them here instead of again), else worked out now."""
+        last = self._last
+        if last is not None and last[0] is call:
+            return last[1], last[2]
+        return self.key_for(call), self._watched_values(call)
 
     def record_score(
         self, score: float, *, response_id: str | None = None, call: CallRecord | None = None,
@@ -195,25 +206,31 @@ class DriftMonitor:
         return key
 
     @staticmethod
-    def signals_of(call: CallRecord) -> Iterable[tuple[str, float]]:
+    def signals_of(call: CallRecord) -> list[tuple[str, float]]:
         """(signal, value) pairs for one call. Latency-type signals only from successful calls."""
-        yield "error", float(not call.ok)
-        yield "rate_limited", float(call.rate_limited)
-        yield "server_error", float(call.server_error)
-        if call.ok:
-            yield "latency", call.duration_s
+        ok = call.ok
+        values = [("error", float(not ok)), ("rate_limited", float(call.rate_limited)),
+                  ("server_error", float(call.server_error))]  # fmt: skip
+        if ok:
+            values.append(("latency", call.duration_s))
             if call.time_to_first_chunk_s is not None:
-                yield "ttft", call.time_to_first_chunk_s
+                values.append(("ttft", call.time_to_first_chunk_s))
             if call.chunk_intervals_s:
-                yield "tpot", sum(call.chunk_intervals_s) / len(call.chunk_intervals_s)
+                values.append(("tpot", sum(call.chunk_intervals_s) / len(call.chunk_intervals_s)))
             if call.output_tokens_per_s is not None:
-                yield "tokens_per_s", call.output_tokens_per_s
+                values.append(("tokens_per_s", call.output_tokens_per_s))
             if call.usage.output_tokens is not None:
-                yield "output_tokens", float(call.usage.output_tokens)
+                values.append(("output_tokens", float(call.usage.output_tokens)))
             if call.cost_usd is not None and call.cost_usd > 0:
-                yield "cost", call.cost_usd
+                values.append(("cost", call.cost_usd))
         for signal, verdict in quality_verdicts(call).items():
-            yield signal, float(verdict)
+            values.append((signal, float(verdict)))
+        return values
+
+    def _watched_values(self, call: CallRecord) -> list[tuple[str, float]]:
+        values = self.signals_of(call)
+        watched = self._watched
+        return values if watched is None else [(s, v) for s, v in values if s in watched]
 
     # --- outputs --------------------------------------------------------------------------------------
     def subscribe(self, callback: AlarmCallback) -> None:
@@ -281,7 +298,8 @@ class DriftMonitor:
         streams: OrderedDict[StreamKey, _Stream] = OrderedDict()
         for item in data["streams"]:
             k = item["key"]
-            key = StreamKey(k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
+            parts = (k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
+            key = self._keys.setdefault(parts, StreamKey(*parts))  # the object `key_for` gives its calls
             stream = _Stream()
             stream.n = int(item["n"])
             stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()}
