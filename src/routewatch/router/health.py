@@ -151,7 +151,7 @@ class Transition:
                 "at": self.at}  # fmt: skip
 
 
-@dataclass
+@dataclass(slots=True)
 class _OpenAlarm:
     key: str  # signal, plus the operation and extra dimensions when they are not plain chat
     operation: str
@@ -168,7 +168,7 @@ class _OpenAlarm:
     level: float | None = None  # the signal's mean after the change (a failure rate for hard-failure signals)
 
 
-@dataclass
+@dataclass(slots=True)  # a collector holds one per provider/model it sees: thousands
 class _Target:
     name: str
     provider: str

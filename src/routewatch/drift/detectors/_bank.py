@@ -85,7 +85,7 @@ class _BernoulliBank:
         self.m = len(ratios)
         self.decay = shared(max(0.0, 1.0 - block / memory))
         size = self.size = self.m + (recovery_ratio is not None)
-        self.v = array("d", bytes(48 * size))
+        self.v = array("d", [0.0]) * (6 * size)  # repetition allocates exactly; bytes(...) over-allocates
         self.base_e = self.base_n = 0.0
         self.prev_e = self.prev_n = 0
         self.blk_e = 0

@@ -6,6 +6,7 @@ from array import array
 from typing import TYPE_CHECKING, Any
 
 from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
+from ._scores import Atoms
 
 if TYPE_CHECKING:
     from .continuous import LogScaleCUSUM
@@ -59,7 +60,7 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
     det._knots = array("f", snap["knots"])
     atoms = snap["atoms"]
-    det._atoms = None if atoms is None else {float(k): float(v) for k, v in atoms}
+    det._atoms = None if atoms is None else Atoms((float(k), float(v)) for k, v in atoms)
     det._atom_z = 0.0
     if det._knots:
         det._set_scale()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__: list[str] = []
 
@@ -40,7 +40,31 @@ def build_knots(sample: Sequence[float], clip: float) -> array[float]:
     return out
 
 
-def atom_scores(sample: Sequence[float], clip: float, min_share: float = 0.01) -> dict[float, float] | None:
+class Atoms:
+    """Atom values (float32, as the warm-up stored them; sorted) and their scores, in two arrays.
+
+    A dict of them costs ~2.5x as much (its table and a float object per key and per score), and a
+    stream of integer token counts or prices has dozens of atoms in each of two detectors.
+    """
+
+    __slots__ = ("_scores", "_values")
+
+    def __init__(self, scores: Iterable[tuple[float, float]]) -> None:
+        pairs = sorted(scores)
+        self._values = array("f", [v for v, _ in pairs])
+        self._scores = array("d", [z for _, z in pairs])
+
+    def get(self, value: float) -> float | None:
+        """The score of `value` (a float32 value) if it is an atom."""
+        values = self._values
+        i = bisect_left(values, value)
+        return self._scores[i] if i < len(values) and values[i] == value else None
+
+    def items(self) -> Iterator[tuple[float, float]]:
+        return zip(self._values, self._scores, strict=True)
+
+
+def atom_scores(sample: Sequence[float], clip: float, min_share: float = 0.01) -> Atoms | None:
     """Values repeated in at least ``min_share`` of the sample (and 5 times), with their exact score.
 
     An atom covering empirical probabilities (F-, F+] scores E[Z | Phi^-1(F-) < Z < Phi^-1(F+)], so
@@ -54,15 +78,15 @@ def atom_scores(sample: Sequence[float], clip: float, min_share: float = 0.01) -
     atoms = sorted(v for v, c in counts.items() if c >= need)
     if not atoms:
         return None
-    out: dict[float, float] = {}
+    out: list[tuple[float, float]] = []
     for v in atoms:
         below = sum(c for w, c in counts.items() if w < v)
         lo, hi = below / n, (below + counts[v]) / n
         a = probit(lo) if lo > 0.0 else -math.inf
         b = probit(hi) if hi < 1.0 else math.inf
         dens = (pdf(a) - pdf(b)) / (hi - lo)
-        out[v] = min(max(dens, -clip), clip)
-    return out
+        out.append((v, min(max(dens, -clip), clip)))
+    return Atoms(out)
 
 
 def pdf(z: float) -> float:
