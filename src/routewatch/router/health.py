@@ -223,6 +223,8 @@ class HealthBook:
         self._history: deque[Transition] = deque(maxlen=_HISTORY)
         self._ledger: tuple[int, dict[str, TargetHealth]] | None = None
         self._refused = False  # some target may hold a refused ejection (see `_fill_pending`)
+        self._membership = 0  # bumped when targets come, go or change groups
+        self._group_sizes: tuple[int, dict[str, int]] | None = None  # (membership, provider/models per group)
         self.callback_errors = 0
         p = self.policy
         self._llr_ok = math.log((1 - p.probe_failing_failure_rate) / (1 - p.probe_baseline_failure_rate))
@@ -243,6 +245,7 @@ class HealthBook:
         """
         with self._lock:
             self._version += 1
+            self._membership += 1
             existing = self._targets.get(name)
             if existing is not None:
                 existing.provider, existing.model, existing.groups = provider, model, tuple(groups)
@@ -254,6 +257,7 @@ class HealthBook:
     def remove_target(self, name: str) -> None:
         with self._lock:
             self._version += 1
+            self._membership += 1
             self._targets.pop(name, None)
 
     def targets_for_key(self, key: StreamKey) -> list[str]:
@@ -570,11 +574,20 @@ class HealthBook:
 
     def _has_peers(self, target: _Target) -> bool:
         """Whether one of the target's groups is big enough for the book's peer check."""
-        for group in self._groups_of(target):
-            streams = {(t.provider, t.model) for t in self._targets.values() if group in self._groups_of(t)}
-            if len(streams) >= self.policy.peer_min_targets:
-                return True
-        return False
+        sizes = self._streams_per_group()
+        return any(sizes.get(group, 0) >= self.policy.peer_min_targets for group in self._groups_of(target))
+
+    def _streams_per_group(self) -> dict[str, int]:
+        """Distinct provider/models per group. Asked on every call of a target whose alarm is being
+        confirmed, so counted again only after targets came, went or changed groups."""
+        cached = self._group_sizes
+        if cached is None or cached[0] != self._membership:
+            streams: dict[str, set[tuple[str, str]]] = {}
+            for t in self._targets.values():
+                for group in self._groups_of(t):
+                    streams.setdefault(group, set()).add((t.provider, t.model))
+            cached = self._group_sizes = (self._membership, {group: len(s) for group, s in streams.items()})
+        return cached[1]
 
     def _demote(self, target: _Target, alarm: _OpenAlarm, now: float, moves: list[Transition]) -> None:
         state = target.state
