@@ -958,3 +958,15 @@ def test_history_keeps_every_transition_with_its_reason() -> None:
     assert book.history() == moves and len(moves) == 3
     assert [m.new for m in book.history("a")] == [EJECTED, PROBING]
     assert book.history("a", limit=1)[0].reason.startswith("ejection over; probing")
+
+
+def test_one_targets_health_is_its_line_of_the_ledger_whatever_its_state() -> None:
+    book, clock, _ = make_book("a", "b", "c", "d", max_ejected_fraction=1.0, ramp_s=60)
+    book.on_alarm(alarm("b", severity="critical"))
+    eject(book, "c")
+    to_probing(book, clock, "d")
+    pass_probes(book, clock, "d")  # ramping: its weight moves with the clock
+    clock.advance(7)
+    for name in ("a", "b", "c", "d"):
+        assert book.health(name) == book.status()[name]
+    assert book.health("unknown") is None

@@ -286,7 +286,7 @@ class HealthFeed:
         self.hub.publish("alarm", alarm_json(alarm))
 
     def on_transition(self, transition: Transition) -> None:
-        health = self.fleet.book.status().get(transition.target)
+        health = self.fleet.book.health(transition.target)
         self.hub.publish("state", {
             "target": transition.target, "old": transition.old.value, "new": transition.new.value,
             "reason": transition.reason, "at": _iso(transition.at),

@@ -402,6 +402,19 @@ class HealthBook:
         self._publish(moves)
         return result
 
+    def health(self, name: str) -> TargetHealth | None:
+        """`status().get(name)` without building every other target's line (a subscriber that
+        describes each transition would otherwise rebuild the whole ledger per transition)."""
+        moves: list[Transition] = []
+        with self._lock:
+            now = self._clock()
+            for target in self._targets.values():
+                self._advance(target, now, moves)
+            found = self._targets.get(name)
+            result = self._health(found, now) if found is not None else None
+        self._publish(moves)
+        return result
+
     def history(self, name: str | None = None, *, limit: int | None = None) -> list[Transition]:
         """Recent state changes, oldest first (the last 1,000 over all targets), of one target or all."""
         with self._lock:
