@@ -149,6 +149,19 @@ def test_dimensions_split_streams_by_tag() -> None:
     ]
 
 
+def test_a_restored_stream_split_by_several_dimensions_is_the_one_live_calls_reach() -> None:
+    config = MonitorConfig(dimensions=("tenant", "route"))  # not in sorted order
+    original = DriftMonitor(config, sinks=[])
+    call = make_record(tags=(("route", "r1"), ("tenant", "acme")))
+    for _ in range(30):
+        original.record(call)
+    restored = DriftMonitor(config, sinks=[])
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    restored.record(call)
+    assert list(restored.state()) == ["openai/gpt-4o-mini [route=r1, tenant=acme]"]
+    assert restored.key_for(call) == original.key_for(call)
+
+
 def test_scores_by_response_id_and_a_failing_callback_is_contained() -> None:
     def broken(alarm: Alarm) -> None:
         raise RuntimeError("boom")

@@ -197,7 +197,7 @@ class DriftMonitor:
             if value is not None:
                 extra.append((name, self._admit(name, value)))
         model = call.request_model or call.response_model or "unknown"
-        parts = (call.provider, model, call.operation, tuple(extra))
+        parts = (call.provider, model, call.operation, tuple(sorted(extra)) if len(extra) > 1 else tuple(extra))
         key = self._keys.get(parts)
         if key is None:
             if len(self._keys) >= 4 * self.config.max_streams:
