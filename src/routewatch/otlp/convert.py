@@ -19,7 +19,7 @@ agent spans) give `None`, after looking at attribute keys only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -165,7 +165,19 @@ class Batch:
 
 def records_from_request(request: Any, *, prices: Any = DEFAULT_PRICES) -> Batch:
     """Every span of an `ExportTraceServiceRequest`, converted; one bad span never spoils the rest."""
-    book = _resolve_prices(prices)
+    return convert_spans(request, _resolve_prices(prices), _proto_span_record)
+
+
+def _proto_span_record(span: Any, scope_name: str, book: Any) -> CallRecord | None:
+    return record_from_proto_span(span, scope_name, prices=book)
+
+
+SpanConverter = Callable[[Any, str, Any], "CallRecord | None"]
+
+
+def convert_spans(request: Any, book: Any, convert: SpanConverter) -> Batch:
+    """`convert(span, scope_name, prices)` over every span of a decoded export request, counted in a
+    `Batch`: None is a span that is not a GenAI inference call, an exception one that did not convert."""
     batch = Batch()
     records = batch.records
     for resource_spans in request.resource_spans:
@@ -175,7 +187,7 @@ def records_from_request(request: Any, *, prices: Any = DEFAULT_PRICES) -> Batch
             batch.spans += len(spans)
             for span in spans:
                 try:
-                    record = record_from_proto_span(span, scope_name, prices=book)
+                    record = convert(span, scope_name, book)
                 except Exception:
                     batch.errors += 1
                     log.debug("routewatch: a GenAI span did not convert", exc_info=True)

@@ -16,7 +16,6 @@ unusual value type) is handed to the official `KeyValue` parser, so the result i
 
 from __future__ import annotations
 
-import logging
 import struct
 from typing import Any
 
@@ -24,13 +23,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from .. import semconv as sc
+from ..records import CallRecord
 from .attributes import _SLOTS, _TAG_PREFIX, GENAI_MARKERS, _id, _proto_value
 from .builder import build_record
-from .convert import DEFAULT_PRICES, Batch, _resolve_prices
+from .convert import DEFAULT_PRICES, Batch, _resolve_prices, convert_spans
 
 __all__ = ["LeanExportRequest", "records_from_bytes"]
-
-log = logging.getLogger("routewatch.otlp")
 
 
 def _lean_schema() -> Any:
@@ -200,31 +198,15 @@ def _pick(attributes: Any) -> tuple[dict[str, Any], tuple[tuple[str, str], ...],
 def records_from_bytes(body: bytes, *, prices: Any = DEFAULT_PRICES) -> Batch:
     """Every span of a serialized `ExportTraceServiceRequest`, converted as `records_from_request`
     converts the decoded message; raises `google.protobuf.message.DecodeError` on bad wire data."""
-    request = LeanExportRequest.FromString(body)
-    book = _resolve_prices(prices)
-    batch = Batch()
-    records = batch.records
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name
-            spans = scope_spans.spans
-            batch.spans += len(spans)
-            for span in spans:
-                try:
-                    picked, tags, genai = _pick(span.attributes)
-                    record = None
-                    if genai:
-                        status = span.status
-                        record = build_record(
-                            picked, tags, span.name, span.start_time_unix_nano, span.end_time_unix_nano,
-                            status.code, status.message, _id(span.trace_id), _id(span.span_id), scope_name, book,
-                        )  # fmt: skip
-                except Exception:
-                    batch.errors += 1
-                    log.debug("routewatch: a GenAI span did not convert", exc_info=True)
-                    continue
-                if record is None:
-                    batch.skipped += 1
-                else:
-                    records.append(record)
-    return batch
+    return convert_spans(LeanExportRequest.FromString(body), _resolve_prices(prices), _lean_span_record)
+
+
+def _lean_span_record(span: Any, scope_name: str, book: Any) -> CallRecord | None:
+    picked, tags, genai = _pick(span.attributes)
+    if not genai:
+        return None
+    status = span.status
+    return build_record(
+        picked, tags, span.name, span.start_time_unix_nano, span.end_time_unix_nano,
+        status.code, status.message, _id(span.trace_id), _id(span.span_id), scope_name, book,
+    )  # fmt: skip
