@@ -213,6 +213,7 @@ def test_route_table_serves_registered_routes_streams_and_404_405() -> None:
         streamed = HTTP.get(collector.http_url + "/api/ticks")
         assert streamed.text == "data: 0\n\ndata: 1\n\ndata: 2\n\n"
         assert streamed.headers["transfer-encoding"] == "chunked"
+        assert streamed.headers["connection"] == "close"  # so the client does not reuse a closing connection
         assert stop_seen.wait(2)
         assert HTTP.post(collector.http_url + "/echo", content=b"12345").json() == {"n": 5}
         assert HTTP.get(collector.http_url + "/nowhere").status_code == 404

@@ -258,6 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if streaming:
                 self.send_header("Transfer-Encoding", "chunked")
+                self.close_connection = True  # a stream ends its connection: say so, or a client reuses it
             else:
                 self.send_header("Content-Length", str(len(body)))
             if self.close_connection:
