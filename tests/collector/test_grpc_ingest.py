@@ -31,6 +31,15 @@ def _raw_export(target: str, credentials: grpc.ChannelCredentials | None = None)
     return channel, call
 
 
+def _assert_handshake_refused(target: str, credentials: grpc.ChannelCredentials | None, spans: int) -> None:
+    """An export over these credentials never reaches the collector (the TLS handshake fails)."""
+    channel, export = _raw_export(target, credentials)
+    with pytest.raises(grpc.RpcError) as caught:
+        export(export_request(spans).SerializeToString(), timeout=3)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    channel.close()
+
+
 def test_an_instrumented_app_exports_to_the_collector_and_records_match(simulator, mapped) -> None:
     simulator.set_scenario(Scenario(default=ProviderSettings(output_tokens=8, per_token_s=0.001)))
     with running() as collector:
@@ -141,11 +150,7 @@ def test_tls(tmp_path) -> None:
         secure = OTLPSpanExporter(endpoint=collector.grpc_target, credentials=credentials, timeout=5)
         assert secure.export(genai_spans(3)) is SpanExportResult.SUCCESS
         secure.shutdown()
-        channel, export = _raw_export(collector.grpc_target)  # plaintext to a TLS port
-        with pytest.raises(grpc.RpcError) as caught:
-            export(export_request(1).SerializeToString(), timeout=3)
-        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-        channel.close()
+        _assert_handshake_refused(collector.grpc_target, None, 1)  # plaintext to a TLS port
         assert collector.flush(5)
         assert collector.ingest_stats().spans_accepted == 3
 
@@ -163,11 +168,7 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path) -> None:
         assert exporter.export(genai_spans(3)) is SpanExportResult.SUCCESS
         exporter.shutdown()
         # Server verified, but no client certificate: the handshake fails, nothing is accepted.
-        channel, export = _raw_export(collector.grpc_target, grpc.ssl_channel_credentials(cert.read_bytes()))
-        with pytest.raises(grpc.RpcError) as caught:
-            export(export_request(2).SerializeToString(), timeout=3)
-        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-        channel.close()
+        _assert_handshake_refused(collector.grpc_target, grpc.ssl_channel_credentials(cert.read_bytes()), 2)
         # A client certificate the collector does not trust is refused too.
         (tmp_path / "stranger").mkdir()
         other_cert, other_key = self_signed(tmp_path / "stranger")
@@ -175,11 +176,7 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path) -> None:
             root_certificates=cert.read_bytes(), private_key=other_key.read_bytes(),
             certificate_chain=other_cert.read_bytes(),
         )  # fmt: skip
-        channel, export = _raw_export(collector.grpc_target, stranger)
-        with pytest.raises(grpc.RpcError) as caught:
-            export(export_request(2).SerializeToString(), timeout=3)
-        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-        channel.close()
+        _assert_handshake_refused(collector.grpc_target, stranger, 2)
         assert collector.flush(5)
         assert collector.ingest_stats().spans_accepted == 3
 

@@ -87,6 +87,14 @@ def calls(router: Any, n: int, clock: Clock | None = None, step_s: float = 0.0) 
     return asyncio.run(run())
 
 
+def send_until_ejected(router: Any, feedback: Any, rounds: int, batch: int = 5) -> None:
+    """Send batches of calls until routewatch ejects "east" (at most `rounds` batches)."""
+    for _ in range(rounds):
+        calls(router, batch)
+        if feedback.health.state("east") is TargetState.EJECTED:
+            return
+
+
 def paths(sim: Simulator) -> list[str]:
     return [r.path.split("/")[1] for r in sim.requests if r.path.endswith("/chat/completions")]
 
@@ -146,10 +154,7 @@ def test_failures_eject_a_deployment_and_probes_restore_it_through_a_slow_start(
     try:
         sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_503": 1})}))
         random.seed(2)
-        for _ in range(10):
-            calls(router, 5)
-            if feedback.health.state("east") is TargetState.EJECTED:
-                break
+        send_until_ejected(router, feedback, 10)
         health = feedback.status()["east"]
         assert health.state is TargetState.EJECTED
         assert health.reason == "5 consecutive 503s; ejected for 30 s (ejection #1)"
@@ -195,10 +200,7 @@ def test_an_empty_200_counts_as_a_failure(sim: Simulator, router: Any) -> None:
     try:
         sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"empty_output": 1})}))
         random.seed(3)
-        for _ in range(10):
-            calls(router, 5)
-            if feedback.health.state("east") is TargetState.EJECTED:
-                break
+        send_until_ejected(router, feedback, 10)
         assert feedback.status()["east"].reason.startswith("5 consecutive empty_output errors")
         assert feedback.health.state("west") is TargetState.HEALTHY
     finally:
@@ -380,10 +382,7 @@ def test_with_litellms_own_cooldowns_on_probes_wait_for_the_cooldown_and_then_re
     try:
         sim.set_scenario(Scenario(providers={"/east": ProviderSettings(fault_every_n={"http_503": 1})}))
         random.seed(6)
-        for _ in range(20):
-            calls(router, 5)
-            if feedback.health.state("east") is TargetState.EJECTED:
-                break
+        send_until_ejected(router, feedback, 20)
         assert feedback.health.state("east") is TargetState.EJECTED
         assert set(calls(router, 10)) == {"west"}  # no "No deployments available": west stays in
 
