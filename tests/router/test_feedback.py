@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -119,9 +120,10 @@ def test_a_critical_error_rate_alarm_ejects_and_probes_restore() -> None:
             sent += 1
             clock.now += 5
         attachment.tick()
-        # the alarm saw 80 % failures since its change point: the round's 5 successes in a row refute
+        # the alarm saw >= 80 % failures since its change point: the round's 5 successes in a row refute
         # that too (0.2 ** 5 < 5 %), so they close it
-        assert "to 80.0 %" in health.reason
+        seen = re.search(r"to ([0-9.]+) %", health.reason)
+        assert seen is not None and float(seen[1]) >= 80.0
         assert sent == 5 and "probes close the error alarm" in book.status()["steady"].reason
         assert router.states("steady")[-3:] == [TargetState.EJECTED, TargetState.PROBING, TargetState.RAMPING]
         assert router.weights["steady"] > 0

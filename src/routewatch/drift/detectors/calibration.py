@@ -12,9 +12,10 @@ distribution and ``rho`` corrects for the overshoot of the boundaries. For stand
 reference ``k`` (design shift ``2k``) this is Siegmund's classic formula, ``rho = 1.166 * 2k`` on the
 log-likelihood scale. For a Bernoulli CUSUM of rate ratio ``r`` exact Markov-chain computations
 (Brook & Evans) give ``rho ~= |ln r| / 3`` for base rates up to ~5 %, slightly more above; using the
-small-rate value errs on the safe side (ARL0 longer than asked). A bank of ``m`` CUSUMs watching the
-same stream is given ``m * ARL0`` each (Bonferroni; they are positively correlated, so the bank's ARL0
-is at least ``ARL0``).
+small-rate value errs on the safe side (ARL0 longer than asked). A bank of CUSUMs watching the same
+stream splits the budget: member ``j`` is given ``ARL0 / share_j`` with shares summing to 1 (Bonferroni;
+they are positively correlated, so the bank's ARL0 is at least ``ARL0``). Continuous detectors share
+equally; Bernoulli banks use :func:`budget_shares`.
 
 Many streams: a monitor watching ``n`` live stream keys with a global budget ``G`` false alarms per
 100,000 updates *in total* gives each detector ``fa_per_stream(G, n)`` (Bonferroni again: per-stream
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SIEGMUND_RHO", "arl0_for", "fa_per_stream", "kl_bernoulli", "solve_siegmund", "threshold_for"]
+__all__ = [
+    "SIEGMUND_RHO", "arl0_for", "budget_shares", "fa_per_stream", "kl_bernoulli", "solve_siegmund", "threshold_for",
+]  # fmt: skip
 
 SIEGMUND_RHO = 1.166  # 2 * 0.583, Siegmund (1985): boundary correction for normal increments
 
@@ -41,6 +44,27 @@ def arl0_for(fa_per_100k: float) -> float:
     if not fa_per_100k > 0.0:
         raise ValueError(f"fa_per_100k must be > 0, got {fa_per_100k!r}")
     return 1e5 / fa_per_100k
+
+
+def budget_shares(m: int) -> tuple[float, ...]:
+    """How a bank of ``m`` tests, ordered from the smallest design change up, splits one budget.
+
+    With three or more, the test of the largest change (a burst detector) gets a tenth and the others
+    share the rest equally: a large change crosses in a few events of ``log(ratio)`` nats each, so a
+    threshold ``log(10 / m)`` nats higher costs it under half an event, while each test of a small
+    change, which takes hundreds of updates to cross, gains that much. The shares sum to 1, so the
+    bank stays within its false-alarm budget as with equal shares (Bonferroni).
+
+    >>> budget_shares(3)
+    (0.45, 0.45, 0.1)
+    >>> budget_shares(2)
+    (0.5, 0.5)
+    """
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m!r}")
+    if m < 3:
+        return (1.0 / m,) * m
+    return (0.9 / (m - 1),) * (m - 1) + (0.1,)
 
 
 def fa_per_stream(global_fa_per_100k: float, n_streams: int) -> float:
