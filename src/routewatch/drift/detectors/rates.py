@@ -323,9 +323,7 @@ class BernoulliCUSUM:
         return _deep_size(self)
 
 
-_BANK_PARAMS = frozenset(
-    ("ratios", "recovery_ratio", "min_delta", "arl0", "prior_rate", "prior_n", "uncertainty", "block", "memory")
-)
+_BANK_PARAMS = frozenset(("arl0", "design"))  # shared by banks: the budget and the hyper-parameters
 
 
 def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
