@@ -77,14 +77,22 @@ class MonitorConfig(BaseModel):
 
 
 class _Stream:
-    __slots__ = ("detectors", "level", "n", "open", "seen")
+    __slots__ = ("dets", "level", "n", "names", "open", "seen")
 
-    def __init__(self) -> None:
-        self.detectors: dict[str, Any] = {}
+    def __init__(self, names: list[str]) -> None:
+        # Detectors by the monitor's signal column (`names[i]` is the signal of `dets[i]`; None: unused
+        # here): a list of a dozen, where a dict per stream would cost three times as much.
+        self.dets: list[Any] = []
+        self.names = names  # the monitor's, shared
         self.n = 0
         self.seen = -math.inf  # time of the last value (for the live count)
         self.level = -1  # budget level its detectors were calibrated at (-1: not yet)
         self.open: dict[str, tuple[float, str]] = {}  # signal -> (when, direction) of an open alarm
+
+    @property
+    def detectors(self) -> dict[str, Any]:
+        """signal -> detector, a new dict (to read; `DriftMonitor._detector` adds detectors)."""
+        return {name: det for name, det in zip(self.names, self.dets, strict=False) if det is not None}
 
 
 class DriftMonitor:
@@ -110,6 +118,12 @@ class DriftMonitor:
         self._recount_at = -math.inf
         self._span_providers: list[Any] = []
         self._watched: frozenset[str] | None = None if self.config.signals is None else frozenset(self.config.signals)
+        # Whether each call has an "error" value (every call has one, when it is watched): what counts calls.
+        self._counts_calls = self._watched is None or "error" in self._watched
+        self._fleet_budget = self.config.budget_scope == "fleet"
+        # Signal columns, monitor-wide: `_Stream.dets[_columns[signal]]`, `_names[column]`.
+        self._columns: dict[str, int] = {}
+        self._names: list[str] = []
         # One StreamKey object per stream, so the per-record lookups compare by identity.
         self._keys: dict[tuple[Any, ...], StreamKey] = {}
         # The last call `record` saw, its key and watched values (see `seen`).
@@ -147,10 +161,22 @@ class DriftMonitor:
                     self._by_response_id.popitem(last=False)
             if values:
                 stream = self._stream(key, now)
+                if self._counts_calls:
+                    stream.n += 1
+                # `_update_stream` inlined: this loop runs a dozen times a call
+                columns = self._columns
+                dets = stream.dets
                 for signal, value in values:
-                    alarm = self._update_stream(stream, key, signal, value, now)
-                    if alarm is not None:
-                        alarms.append(alarm)
+                    try:
+                        detector = dets[columns[signal]]
+                    except (KeyError, IndexError):
+                        detector = None
+                    if detector is None:
+                        detector = self._detector(stream, signal)
+                        dets = stream.dets
+                    verdict = detector.update(value, now)
+                    if verdict is not None:
+                        alarms.append(self._verdict_alarm(stream, key, signal, verdict, now))
             events = self._changes.events(key, call) if self.config.change_events else ()
         for event in events:
             alarms.append(self._change_alarm(key, event.kind, event.before, event.after, now))
@@ -300,18 +326,30 @@ class DriftMonitor:
             k = item["key"]
             parts = (k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
             key = self._keys.setdefault(parts, StreamKey(*parts))  # the object `key_for` gives its calls
-            stream = _Stream()
+            stream = _Stream(self._names)
             stream.n = int(item["n"])
             stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()}
             for signal, snap in item["detectors"].items():
-                detector = self._new_detector(signal)
-                detector.restore(snap)
-                stream.detectors[signal] = detector
+                self._detector(stream, signal).restore(snap)
             streams[key] = stream
         with self._lock:
             self._streams = streams
 
     # --- internals ----------------------------------------------------------------------------------
+    def _detector(self, stream: _Stream, signal: str) -> Any:
+        """`stream`'s detector of `signal`, made now if it has none."""
+        column = self._columns.get(signal)
+        if column is None:
+            column = self._columns[signal] = len(self._names)
+            self._names.append(signal)
+        dets = stream.dets
+        if column >= len(dets):
+            stream.dets = dets = dets + [None] * (column + 1 - len(dets))  # exactly as long (no spare room)
+        detector = dets[column]
+        if detector is None:
+            detector = dets[column] = self._new_detector(signal)
+        return detector
+
     def _new_detector(self, signal: str) -> Any:
         overrides = dict(self.config.detector_overrides.get(signal, {}))
         overrides.setdefault("fa_per_100k", self._per_stream_budget())
@@ -333,7 +371,7 @@ class DriftMonitor:
     def _stream(self, key: StreamKey, now: float) -> _Stream:
         stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[key] = _Stream()
+            stream = self._streams[key] = _Stream(self._names)
             if len(self._streams) > self.config.max_streams:
                 self._streams.popitem(last=False)
                 self.evicted_streams += 1
@@ -341,7 +379,7 @@ class DriftMonitor:
         else:
             self._streams.move_to_end(key)
         stream.seen = now
-        if self.config.budget_scope == "fleet":
+        if self._fleet_budget:
             if now >= self._recount_at:
                 self._recount(now)
             if stream.level != self._level:
@@ -366,8 +404,8 @@ class DriftMonitor:
 
     def _recalibrate(self, stream: _Stream) -> None:
         budget = self._per_stream_budget()
-        for signal, detector in stream.detectors.items():
-            if "fa_per_100k" not in self.config.detector_overrides.get(signal, {}):
+        for signal, detector in zip(self._names, stream.dets, strict=False):  # dets: up to its last column
+            if detector is not None and "fa_per_100k" not in self.config.detector_overrides.get(signal, {}):
                 detector.set_fa_rate(budget)
         stream.level = self._level
 
@@ -384,14 +422,16 @@ class DriftMonitor:
         return self._update_stream(self._stream(key, now), key, signal, value, now)
 
     def _update_stream(self, stream: _Stream, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
-        detector = stream.detectors.get(signal)
-        if detector is None:
-            detector = stream.detectors[signal] = self._new_detector(signal)
+        detector = self._detector(stream, signal)
         if signal == "error":
             stream.n += 1
         verdict: Verdict | None = detector.update(value, now)
         if verdict is None:
             return None
+        return self._verdict_alarm(stream, key, signal, verdict, now)
+
+    def _verdict_alarm(self, stream: _Stream, key: StreamKey, signal: str, verdict: Verdict, now: float) -> Alarm:
+        """Open or close the stream's alarm on `signal` after a verdict, and explain it."""
         was_open = signal in stream.open
         if verdict.kind == "alarm":
             stream.open[signal] = (now, verdict.direction)
@@ -402,8 +442,11 @@ class DriftMonitor:
     def _peers_moving(self, key: StreamKey, signal: str, direction: str, now: float) -> tuple[int, int]:
         """(streams with an open alarm on `signal` in `direction` recently, streams watching `signal`)."""
         moving = watching = 0
+        column = self._columns.get(signal)
         for other_key, other in self._streams.items():
-            if other_key.operation != key.operation or signal not in other.detectors:
+            if other_key.operation != key.operation or column is None or column >= len(other.dets):
+                continue
+            if other.dets[column] is None:
                 continue
             watching += 1
             opened = other.open.get(signal)
