@@ -14,8 +14,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -33,6 +34,7 @@ __all__ = ["DriftMonitor", "MonitorConfig"]
 log = logging.getLogger("routewatch.drift")
 
 AlarmCallback = Callable[[Alarm], Any]
+_NO_ALARMS: Mapping[str, tuple[float, str]] = MappingProxyType({})
 _MAX_REMEMBERED_RESPONSES = 10_000
 
 
@@ -87,7 +89,8 @@ class _Stream:
         self.n = 0
         self.seen = -math.inf  # time of the last value (for the live count)
         self.level = -1  # budget level its detectors were calibrated at (-1: not yet)
-        self.open: dict[str, tuple[float, str]] = {}  # signal -> (when, direction) of an open alarm
+        # signal -> (when, direction) of an open alarm; the shared empty one until the stream has one
+        self.open: Mapping[str, tuple[float, str]] = _NO_ALARMS
 
     @property
     def detectors(self) -> dict[str, Any]:
@@ -328,7 +331,7 @@ class DriftMonitor:
             key = self._keys.setdefault(parts, StreamKey(*parts))  # the object `key_for` gives its calls
             stream = _Stream(self._names)
             stream.n = int(item["n"])
-            stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()}
+            stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()} or _NO_ALARMS
             for signal, snap in item["detectors"].items():
                 self._detector(stream, signal).restore(snap)
             streams[key] = stream
@@ -434,9 +437,9 @@ class DriftMonitor:
         """Open or close the stream's alarm on `signal` after a verdict, and explain it."""
         was_open = signal in stream.open
         if verdict.kind == "alarm":
-            stream.open[signal] = (now, verdict.direction)
-        elif not verdict.in_alarm:
-            stream.open.pop(signal, None)
+            stream.open = {**stream.open, signal: (now, verdict.direction)}
+        elif not verdict.in_alarm and was_open:
+            stream.open = {s: v for s, v in stream.open.items() if s != signal} or _NO_ALARMS
         return self._alarm(key, signal, verdict, now, back_to_baseline=was_open and not verdict.in_alarm)
 
     def _peers_moving(self, key: StreamKey, signal: str, direction: str, now: float) -> tuple[int, int]:

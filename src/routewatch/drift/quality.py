@@ -122,6 +122,9 @@ def _is_same_model(requested: str, answered: str) -> bool:
     return answered == requested or answered.startswith(requested + "-") or answered.startswith(requested + "@")
 
 
+_NOTHING_SEEN: tuple[str | None, tuple[str, ...]] = (None, ())  # streams without fingerprint or shape share it
+
+
 class ChangeTracker:
     """Remembers each stream's last fingerprint and response shape (bounded LRU of stream keys)."""
 
@@ -151,7 +154,7 @@ class ChangeTracker:
             shape or (previous[1] if previous else ()),
         )
         if seen != previous:  # mostly it is what the stream's last call left: nothing to store
-            self._seen[key] = seen
+            self._seen[key] = _NOTHING_SEEN if seen == _NOTHING_SEEN else seen
             if len(self._seen) > self.max_keys:
                 self._seen.popitem(last=False)
         if previous is not None:

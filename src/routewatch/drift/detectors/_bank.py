@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Hashable
 from typing import Any, Generic, TypeVar, overload
 
 from .calibration import threshold_for
 
 __all__: list[str] = []
 
-_SHARED: dict[float, float] = {}
+_SHARED: dict[Hashable, Any] = {}
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
+_H = TypeVar("_H", bound=Hashable)
 
 
-def shared(x: float) -> float:
-    """One float object per value across all detectors (thousands of streams hold the same constants)."""
-    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x
+def shared(x: _H) -> _H:
+    """One object per value (a float, a tuple of them) across all detectors: thousands of streams
+    hold the same constants. A value equal to one seen before is that one (0.0 for -0.0)."""
+    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x  # type: ignore[no-any-return]
 
 
 _DESIGN_FIELDS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, Any
 
+from ._bank import shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
 
@@ -74,5 +75,5 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._in_alarm = bool(snap["in_alarm"])
     ref = snap["ref"]
     det._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
-    det._alarm_off, det._alarm_tail = (float(v) for v in snap["alarm"])
+    det._alarm_off, det._alarm_tail = (shared(float(v)) for v in snap["alarm"])  # mostly 0.0, as when live
     det._fired, det._change = str(snap["fired"]), int(snap["change"])

@@ -120,7 +120,7 @@ class LogScaleCUSUM:
             raise ValueError(f"clip must be a multiple of {GRID_STEP} in [1, 5], got {clip!r}")
         self.hurting = hurting
         self.transform = transform
-        self.shifts = tuple(sorted(float(s) for s in shifts))
+        self.shifts = shared(tuple(sorted(float(s) for s in shifts)))
         self.recovery_shift = recovery_shift
         self.tail_quantile = tail_quantile
         self.tail_ratio = tail_ratio

@@ -313,8 +313,8 @@ class BernoulliCUSUM:
         self._in_alarm = bool(snap["in_alarm"])
         ref = snap["ref"]
         self._ref = None if ref is None else (float(ref[0]), float(ref[1]))
-        self._alarm_rate = float(snap["alarm_rate"])
-        self._window = (int(snap["window"][0]), int(snap["window"][1]))
+        self._alarm_rate = shared(float(snap["alarm_rate"]))  # mostly 0.0: one object, as in a live detector
+        self._window = shared((int(snap["window"][0]), int(snap["window"][1])))
         self._t = snap["t"]
 
     @property
