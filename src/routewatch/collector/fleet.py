@@ -97,9 +97,8 @@ class Fleet:
         name = self._ensure_target(stream_key)
         # The calls the fleet's routers make are evidence for the collector's verdict too: hard
         # failures in a row eject, and while probing, observed calls stand in for probes.
-        probe = self.book.take_probe(name)
-        self.book.on_result(name, ok=call.ok, status_code=call.status_code, error_type=call.error_type,
-                            latency_s=call.duration_s, probe=probe)  # fmt: skip
+        self.book.on_observed(name, ok=call.ok, status_code=call.status_code, error_type=call.error_type,
+                              latency_s=call.duration_s)  # fmt: skip
         if values is None:
             values = DriftMonitor.signals_of(call)
         if self.signals is not None and not watched:

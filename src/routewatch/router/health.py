@@ -361,6 +361,27 @@ class HealthBook:
         """Whether ordinary traffic may go to `name` (probes go through `take_probe`)."""
         return self._query(name, lambda target, now: target.state in _ROUTABLE)
 
+    def on_observed(
+        self, name: str, *, ok: bool, status_code: int | None = None, error_type: str | None = None,
+        latency_s: float | None = None,
+    ) -> None:  # fmt: skip
+        """A call to `name` seen by an observer (the collector), not sent by this book's router: it
+        takes a due probe, then counts as its result; `take_probe` then `on_result(probe=...)`.
+
+        A success of a healthy target with nothing open, no failure streak and no pending ejection
+        changes nothing but the version: that case (nearly every call) is answered under one lock.
+        """
+        with self._lock:
+            target = self._targets.get(name)
+            if (
+                ok and target is not None and target.state is TargetState.HEALTHY and not target.open
+                and not target.times_ejected and not target.streak and not target.pending_eject and not self._refused
+            ):  # fmt: skip
+                self._version += 2  # as take_probe and on_result would
+                return
+        probe = self.take_probe(name)
+        self.on_result(name, ok=ok, status_code=status_code, error_type=error_type, latency_s=latency_s, probe=probe)
+
     def take_probe(self, name: str) -> bool:
         """True when a probe call to `name` is due now; the caller must then send one and report it
         with ``on_result(..., probe=True)``. Consumes one unit of the round's budget."""
