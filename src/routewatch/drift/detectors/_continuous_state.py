@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._bank import shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
+from ._warm import WarmValues
 
 if TYPE_CHECKING:
     from .continuous import LogScaleCUSUM
@@ -55,7 +56,7 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     if snap.get("detector") != "LogScaleCUSUM":
         raise ValueError("not a LogScaleCUSUM snapshot")
     det._n, det._t, det._phase, det._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
-    det._warm = array("f", snap["warm"]) if snap["warm"] else NO_VALUES
+    det._warm = WarmValues(snap["warm"]) if snap["warm"] else NO_VALUES
     det._ring = array("h", snap["ring"])
     det._ri = int(snap["ri"])
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
