@@ -98,26 +98,28 @@ class RecentValues:
         """Remember one call's values (the oldest value of each signal drops out of a full window)."""
         window = layout.window
         columns = layout.columns
-        ring = self.ring
+        ring, floats, bits = self.ring, self.floats, self.bits
         for signal, value in values:
-            column, binary, start = columns.get(signal) or layout.column(signal)
-            at = 2 * column
-            if at >= len(ring):
-                self._grow(layout)
-                ring = self.ring
+            place = columns.get(signal)
+            if place is None or 2 * place[0] >= len(ring):  # a signal new to the fleet or to this stream
+                place = layout.column(signal)
+                if 2 * place[0] >= len(ring):
+                    self._grow(layout)
+                    ring, floats, bits = self.ring, self.floats, self.bits
+            column, binary, start = place
+            at = column + column
             head = ring[at]
             if binary:
-                byte = start + (head >> 3)
                 if value:
-                    self.bits[byte] |= 1 << (head & 7)
+                    bits[start + (head >> 3)] |= 1 << (head & 7)
                 else:
-                    self.bits[byte] &= ~(1 << (head & 7))
+                    bits[start + (head >> 3)] &= ~(1 << (head & 7))
             else:
-                self.floats[start + head] = value
-            head += 1
-            ring[at] = 0 if head == window else head
-            if ring[at + 1] < window:
-                ring[at + 1] += 1
+                floats[start + head] = value
+            ring[at] = head + 1 if head + 1 < window else 0
+            held = ring[at + 1]
+            if held < window:
+                ring[at + 1] = held + 1
 
     def stats(self, layout: RecentLayout) -> dict[str, RecentStats]:
         """Per signal seen in this stream, the summary of its last values."""

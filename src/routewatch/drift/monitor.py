@@ -123,6 +123,8 @@ class DriftMonitor:
         self._watched: frozenset[str] | None = None if self.config.signals is None else frozenset(self.config.signals)
         # Whether each call has an "error" value (every call has one, when it is watched): what counts calls.
         self._counts_calls = self._watched is None or "error" in self._watched
+        # Whether a signal of the call itself (not a quality verdict) is left out: then filter them all.
+        self._calls_filtered = self._watched is not None and not self._watched.issuperset(_CALL_SIGNALS)
         self._fleet_budget = self.config.budget_scope == "fleet"
         # Signal columns, monitor-wide: `_Stream.dets[_columns[signal]]`, `_names[column]`.
         self._columns: dict[str, int] = {}
@@ -237,29 +239,22 @@ class DriftMonitor:
     @staticmethod
     def signals_of(call: CallRecord) -> list[tuple[str, float]]:
         """(signal, value) pairs for one call. Latency-type signals only from successful calls."""
-        ok = call.ok
-        values = [("error", float(not ok)), ("rate_limited", float(call.rate_limited)),
-                  ("server_error", float(call.server_error))]  # fmt: skip
-        if ok:
-            values.append(("latency", call.duration_s))
-            if call.time_to_first_chunk_s is not None:
-                values.append(("ttft", call.time_to_first_chunk_s))
-            if call.chunk_intervals_s:
-                values.append(("tpot", sum(call.chunk_intervals_s) / len(call.chunk_intervals_s)))
-            if call.output_tokens_per_s is not None:
-                values.append(("tokens_per_s", call.output_tokens_per_s))
-            if call.usage.output_tokens is not None:
-                values.append(("output_tokens", float(call.usage.output_tokens)))
-            if call.cost_usd is not None and call.cost_usd > 0:
-                values.append(("cost", call.cost_usd))
+        values = _call_signals(call)
         for signal, verdict in quality_verdicts(call).items():
             values.append((signal, float(verdict)))
         return values
 
     def _watched_values(self, call: CallRecord) -> list[tuple[str, float]]:
-        values = self.signals_of(call)
         watched = self._watched
-        return values if watched is None else [(s, v) for s, v in values if s in watched]
+        if watched is None:
+            return self.signals_of(call)
+        if not self._calls_filtered:  # the common case: only quality verdicts may be left out
+            values = _call_signals(call)
+            for signal, verdict in quality_verdicts(call).items():
+                if signal in watched:
+                    values.append((signal, float(verdict)))
+            return values
+        return [(s, v) for s, v in self.signals_of(call) if s in watched]
 
     # --- outputs --------------------------------------------------------------------------------------
     def subscribe(self, callback: AlarmCallback) -> None:
@@ -510,6 +505,37 @@ class DriftMonitor:
             except Exception:
                 self.callback_errors += 1
                 log.warning("routewatch drift callback %r failed", callback, exc_info=True)
+
+
+_CALL_SIGNALS = frozenset(
+    ("error", "rate_limited", "server_error", "latency", "ttft", "tpot", "tokens_per_s", "output_tokens", "cost")
+)
+
+
+def _call_signals(call: CallRecord) -> list[tuple[str, float]]:
+    """The signals of `signals_of` that come from the call itself (the rest are quality verdicts)."""
+    ok = call.ok
+    values = [("error", 0.0 if ok else 1.0), ("rate_limited", 1.0 if call.rate_limited else 0.0),
+              ("server_error", 1.0 if call.server_error else 0.0)]  # fmt: skip
+    if ok:
+        append = values.append
+        append(("latency", call.duration_s))
+        ttft = call.time_to_first_chunk_s
+        if ttft is not None:
+            append(("ttft", ttft))
+        intervals = call.chunk_intervals_s
+        if intervals:
+            append(("tpot", sum(intervals) / len(intervals)))
+        tokens_per_s = call.output_tokens_per_s
+        if tokens_per_s is not None:
+            append(("tokens_per_s", tokens_per_s))
+        output_tokens = call.usage.output_tokens
+        if output_tokens is not None:
+            append(("output_tokens", float(output_tokens)))
+        cost = call.cost_usd
+        if cost is not None and cost > 0:
+            append(("cost", cost))
+    return values
 
 
 def _stats(summary: Any) -> SignalStats | None:
