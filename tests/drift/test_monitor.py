@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from factories import make_record
 from routewatch.drift import Alarm, DriftMonitor, MonitorConfig, SpanEventSink, StreamKey, WebhookSink
+from routewatch.drift.detectors import SIGNALS
 
 FAST = {"warm_up": 300}
 CONFIG = MonitorConfig(detector_overrides={s: FAST for s in ("latency", "error", "score", "ttft")})
@@ -314,3 +315,13 @@ def test_seen_gives_the_key_and_watched_values_record_worked_out() -> None:
     assert values == [(s, v) for s, v in DriftMonitor.signals_of(call) if s in ("latency", "error")]
     other = make_record(duration_s=0.7)  # not recorded: worked out afresh
     assert monitor.seen(other) == (monitor.key_for(other), [("error", 0.0), ("latency", 0.7)])
+
+
+@pytest.mark.parametrize(
+    "signals", [None, ("error", "latency"), tuple(sorted(SIGNALS - {"empty", "score"})), ("refusal", "cost", "error")]
+)
+def test_watched_values_are_the_call_signals_of_the_watched_signals_in_order(signals: tuple[str, ...] | None) -> None:
+    monitor = DriftMonitor(MonitorConfig(signals=signals), sinks=[])
+    for call in (make_record(duration_s=0.5), make_record(error_type="server_error", status_code=503)):
+        _, values = monitor.seen(call)
+        assert values == [(s, v) for s, v in DriftMonitor.signals_of(call) if signals is None or s in signals]

@@ -970,3 +970,39 @@ def test_one_targets_health_is_its_line_of_the_ledger_whatever_its_state() -> No
     for name in ("a", "b", "c", "d"):
         assert book.health(name) == book.status()[name]
     assert book.health("unknown") is None
+
+
+def test_an_observed_call_is_a_taken_probe_then_its_result() -> None:
+    """`on_observed` (the collector's fleet) ends where `take_probe` then `on_result` end, through
+    failure streaks, ejections, probing, ramps and alarms (its shortcut only skips what changes nothing)."""
+    import random
+
+    rng = random.Random(4)
+    observed, observed_clock, observed_moves = make_book("a", "b")
+    reference, reference_clock, reference_moves = make_book("a", "b")
+    for step in range(3_000):
+        name = rng.choice("ab")
+        roll = rng.random()
+        if roll < 0.01:
+            made = alarm(name, "error", severity=rng.choice(["warning", "critical"]))
+            observed.on_alarm(made)
+            reference.on_alarm(made)
+        elif roll < 0.02:
+            observed.on_alarm(recovered(name, "error"))
+            reference.on_alarm(recovered(name, "error"))
+        else:
+            outage = (step // 400) % 3 == 1 and name == "a"
+            ok = rng.random() > (0.7 if outage else 0.02)
+            status = None if ok else rng.choice([429, 500, 503])
+            observed.on_observed(name, ok=ok, status_code=status, latency_s=0.5)
+            probe = reference.take_probe(name)
+            reference.on_result(name, ok=ok, status_code=status, latency_s=0.5, probe=probe)
+        seconds = rng.choice([0.01, 0.5, 3.0])
+        observed_clock.advance(seconds)
+        reference_clock.advance(seconds)
+    assert [(m.target, m.old, m.new, m.reason) for m in observed_moves] == [
+        (m.target, m.old, m.new, m.reason) for m in reference_moves
+    ]
+    assert len({m.new for m in reference_moves}) >= 3  # the walk went through ejection and back
+    assert observed.status() == reference.status()
+    assert observed._version == reference._version

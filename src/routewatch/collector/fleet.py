@@ -45,14 +45,16 @@ def closes_alarm(alarm: Alarm) -> bool:
     return alarm.kind == "recovered" and not alarm.explanation.startswith("improvement")
 
 
-class _StreamView:
-    __slots__ = ("calls", "errors", "last_seen", "recent")
+class _StreamView(RecentValues):
+    """A stream's counts and, being its `RecentValues` (one object, not two), its last values."""
+
+    __slots__ = ("calls", "errors", "last_seen")
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls = 0
         self.errors = 0
         self.last_seen = 0.0
-        self.recent = RecentValues()
 
 
 class Fleet:
@@ -84,28 +86,29 @@ class Fleet:
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
-        self, call: CallRecord, key: StreamKey | None = None, values: Iterable[tuple[str, float]] | None = None
-    ) -> None:
+        self, call: CallRecord, key: StreamKey | None = None, values: Iterable[tuple[str, float]] | None = None,
+        *, watched: bool = False,
+    ) -> None:  # fmt: skip
         """Count one finished call and remember its signal values (same signals the monitor sees).
-        `values`: the call's (signal, value) pairs when the caller has them (`DriftMonitor.seen`)."""
+        `values`: the call's (signal, value) pairs when the caller has them (`DriftMonitor.seen`);
+        `watched`: they are only of the fleet's `signals` already (a monitor watching the same)."""
         stream_key = key or StreamKey(call.provider, call.request_model or call.response_model or "unknown",
                                       call.operation)  # fmt: skip
         name = self._ensure_target(stream_key)
         # The calls the fleet's routers make are evidence for the collector's verdict too: hard
         # failures in a row eject, and while probing, observed calls stand in for probes.
-        probe = self.book.take_probe(name)
-        self.book.on_result(name, ok=call.ok, status_code=call.status_code, error_type=call.error_type,
-                            latency_s=call.duration_s, probe=probe)  # fmt: skip
+        self.book.on_observed(name, ok=call.ok, status_code=call.status_code, error_type=call.error_type,
+                              latency_s=call.duration_s)  # fmt: skip
         if values is None:
             values = DriftMonitor.signals_of(call)
-        if self.signals is not None:
+        if self.signals is not None and not watched:
             values = [(s, v) for s, v in values if s in self.signals]
         with self._lock:
             view = self._view(stream_key)
             view.calls += 1
             view.errors += 0 if call.ok else 1
             view.last_seen = self._clock()
-            view.recent.push(self._layout, values)
+            view.push(self._layout, values)
 
     def on_alarm(self, alarm: Alarm) -> None:
         """Alarms demote the provider/model, recoveries restore it (the HealthBook decides how)."""
@@ -123,7 +126,7 @@ class Fleet:
         """Per signal, the summary of its last `window` values in this stream."""
         with self._lock:
             view = self._streams.get(key)
-            return view.recent.stats(self._layout) if view is not None else {}
+            return view.stats(self._layout) if view is not None else {}
 
     def counts(self) -> dict[StreamKey, tuple[int, int]]:
         """(calls, errors) per stream since the collector started (or the stream was last evicted)."""

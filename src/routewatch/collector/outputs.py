@@ -120,6 +120,9 @@ class Outputs:
         self.fleet.subscribe(self.feed.on_transition)
         monitor.subscribe(self.on_alarm)
         self.errors = 0
+        # the monitor's watched values are the fleet's signals: no need to filter them again
+        watched = None if monitor.config.signals is None else frozenset(monitor.config.signals)
+        self._prefiltered = self.fleet.signals == watched
 
     # --- inputs -------------------------------------------------------------------------------------
     def on_alarm(self, alarm: Alarm) -> None:
@@ -136,7 +139,7 @@ class Outputs:
         """One accepted call (after the monitor saw it): recent figures and the fleet verdict."""
         try:
             seen_key, values = self.monitor.seen(call)
-            self.fleet.observe(call, key or seen_key, values)
+            self.fleet.observe(call, key or seen_key, values, watched=self._prefiltered)
         except Exception:
             self.errors += 1
             log.warning("routewatch collector: fleet update failed", exc_info=True)

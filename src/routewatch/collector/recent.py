@@ -63,7 +63,8 @@ class RecentLayout:
             raise ValueError("window >= 1 is required")
         self.window = window
         self.row_bytes = (window + 7) // 8  # one 0/1 signal's bits
-        # signal -> (column, binary, index among the signals of its kind)
+        self.counter = "H" if window < 1 << 16 else "I"  # typecode of a stream's heads and counts
+        # signal -> (column, binary, where its row starts: in `floats` for values, in `bits` for 0/1)
         self.columns: dict[str, tuple[int, bool, int]] = {}
         self.floats = 0
         self.bits = 0
@@ -73,7 +74,8 @@ class RecentLayout:
         found = self.columns.get(signal)
         if found is None:
             binary = self._binary(signal)
-            found = self.columns[signal] = (len(self.columns), binary, self.bits if binary else self.floats)
+            start = self.bits * self.row_bytes if binary else self.floats * self.window
+            found = self.columns[signal] = (len(self.columns), binary, start)
             if binary:
                 self.bits += 1
             else:
@@ -84,61 +86,64 @@ class RecentLayout:
 class RecentValues:
     """The last `layout.window` values of each signal of one stream."""
 
-    __slots__ = ("bits", "counts", "floats", "heads")
+    __slots__ = ("bits", "floats", "ring")
 
     def __init__(self) -> None:
         self.floats: array[float] = array("f")
         self.bits = bytearray()
-        self.heads: array[int] = array("I")  # per column: where its next value goes
-        self.counts: array[int] = array("I")  # per column: values held (up to the window)
+        # per column c: ring[2c] where its next value goes, ring[2c + 1] values held (up to the window)
+        self.ring: array[int] = array("H")
 
     def push(self, layout: RecentLayout, values: Iterable[tuple[str, float]]) -> None:
         """Remember one call's values (the oldest value of each signal drops out of a full window)."""
         window = layout.window
         columns = layout.columns
-        heads, counts = self.heads, self.counts
+        ring, floats, bits = self.ring, self.floats, self.bits
         for signal, value in values:
-            column, binary, index = columns.get(signal) or layout.column(signal)
-            if column >= len(heads):
-                self._grow(layout)
-                heads, counts = self.heads, self.counts
-            head = heads[column]
+            place = columns.get(signal)
+            if place is None or 2 * place[0] >= len(ring):  # a signal new to the fleet or to this stream
+                place = layout.column(signal)
+                if 2 * place[0] >= len(ring):
+                    self._grow(layout)
+                    ring, floats, bits = self.ring, self.floats, self.bits
+            column, binary, start = place
+            at = column + column
+            head = ring[at]
             if binary:
-                byte = index * layout.row_bytes + (head >> 3)
                 if value:
-                    self.bits[byte] |= 1 << (head & 7)
+                    bits[start + (head >> 3)] |= 1 << (head & 7)
                 else:
-                    self.bits[byte] &= ~(1 << (head & 7))
+                    bits[start + (head >> 3)] &= ~(1 << (head & 7))
             else:
-                self.floats[index * window + head] = value
-            head += 1
-            heads[column] = 0 if head == window else head
-            if counts[column] < window:
-                counts[column] += 1
+                floats[start + head] = value
+            ring[at] = head + 1 if head + 1 < window else 0
+            held = ring[at + 1]
+            if held < window:
+                ring[at + 1] = held + 1
 
     def stats(self, layout: RecentLayout) -> dict[str, RecentStats]:
         """Per signal seen in this stream, the summary of its last values."""
         window, row = layout.window, layout.row_bytes
+        ring = self.ring
         out: dict[str, RecentStats] = {}
-        for signal, (column, binary, index) in layout.columns.items():
-            n = self.counts[column] if column < len(self.counts) else 0
+        for signal, (column, binary, start) in layout.columns.items():
+            n = ring[2 * column + 1] if 2 * column < len(ring) else 0
             if n == 0:
                 continue
             if binary:  # bits never written are 0, so the row's set bits are the ones held
-                ones = int.from_bytes(self.bits[index * row : (index + 1) * row], "little").bit_count()
+                ones = int.from_bytes(self.bits[start : start + row], "little").bit_count()
                 out[signal] = _rate_stats(n, ones)
             else:
-                start, head = index * window, self.heads[column]
-                ring = self.floats[start : start + window]
-                ordered = ring[:n] if n < window else ring[head:] + ring[:head]  # oldest first
+                head = ring[2 * column]
+                values = self.floats[start : start + window]
+                ordered = values[:n] if n < window else values[head:] + values[:head]  # oldest first
                 out[signal] = _float_stats(ordered.tolist())
         return out
 
     def _grow(self, layout: RecentLayout) -> None:
         """Room for every column the layout has now (a stream grows when it first sees a signal).
         Concatenation allocates exactly what is asked; appending would over-allocate."""
-        grow = len(layout.columns) - len(self.heads)
-        self.heads = self.heads + array("I", [0]) * grow
-        self.counts = self.counts + array("I", [0]) * grow
+        ring = self.ring if self.ring.typecode == layout.counter else array(layout.counter, self.ring)
+        self.ring = ring + array(layout.counter, [0]) * (2 * len(layout.columns) - len(ring))
         self.floats = self.floats + array("f", [0.0]) * (layout.floats * layout.window - len(self.floats))
         self.bits = self.bits + bytes(layout.bits * layout.row_bytes - len(self.bits))

@@ -14,8 +14,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -33,6 +34,7 @@ __all__ = ["DriftMonitor", "MonitorConfig"]
 log = logging.getLogger("routewatch.drift")
 
 AlarmCallback = Callable[[Alarm], Any]
+_NO_ALARMS: Mapping[str, tuple[float, str]] = MappingProxyType({})
 _MAX_REMEMBERED_RESPONSES = 10_000
 
 
@@ -77,14 +79,23 @@ class MonitorConfig(BaseModel):
 
 
 class _Stream:
-    __slots__ = ("detectors", "level", "n", "open", "seen")
+    __slots__ = ("dets", "level", "n", "names", "open", "seen")
 
-    def __init__(self) -> None:
-        self.detectors: dict[str, Any] = {}
+    def __init__(self, names: list[str]) -> None:
+        # Detectors by the monitor's signal column (`names[i]` is the signal of `dets[i]`; None: unused
+        # here): a list of a dozen, where a dict per stream would cost three times as much.
+        self.dets: list[Any] = []
+        self.names = names  # the monitor's, shared
         self.n = 0
         self.seen = -math.inf  # time of the last value (for the live count)
         self.level = -1  # budget level its detectors were calibrated at (-1: not yet)
-        self.open: dict[str, tuple[float, str]] = {}  # signal -> (when, direction) of an open alarm
+        # signal -> (when, direction) of an open alarm; the shared empty one until the stream has one
+        self.open: Mapping[str, tuple[float, str]] = _NO_ALARMS
+
+    @property
+    def detectors(self) -> dict[str, Any]:
+        """signal -> detector, a new dict (to read; `DriftMonitor._detector` adds detectors)."""
+        return {name: det for name, det in zip(self.names, self.dets, strict=False) if det is not None}
 
 
 class DriftMonitor:
@@ -110,6 +121,14 @@ class DriftMonitor:
         self._recount_at = -math.inf
         self._span_providers: list[Any] = []
         self._watched: frozenset[str] | None = None if self.config.signals is None else frozenset(self.config.signals)
+        # Whether each call has an "error" value (every call has one, when it is watched): what counts calls.
+        self._counts_calls = self._watched is None or "error" in self._watched
+        # Whether a signal of the call itself (not a quality verdict) is left out: then filter them all.
+        self._calls_filtered = self._watched is not None and not self._watched.issuperset(_CALL_SIGNALS)
+        self._fleet_budget = self.config.budget_scope == "fleet"
+        # Signal columns, monitor-wide: `_Stream.dets[_columns[signal]]`, `_names[column]`.
+        self._columns: dict[str, int] = {}
+        self._names: list[str] = []
         # One StreamKey object per stream, so the per-record lookups compare by identity.
         self._keys: dict[tuple[Any, ...], StreamKey] = {}
         # The last call `record` saw, its key and watched values (see `seen`).
@@ -147,10 +166,22 @@ class DriftMonitor:
                     self._by_response_id.popitem(last=False)
             if values:
                 stream = self._stream(key, now)
+                if self._counts_calls:
+                    stream.n += 1
+                # `_update_stream` inlined: this loop runs a dozen times a call
+                columns = self._columns
+                dets = stream.dets
                 for signal, value in values:
-                    alarm = self._update_stream(stream, key, signal, value, now)
-                    if alarm is not None:
-                        alarms.append(alarm)
+                    try:
+                        detector = dets[columns[signal]]
+                    except (KeyError, IndexError):
+                        detector = None
+                    if detector is None:
+                        detector = self._detector(stream, signal)
+                        dets = stream.dets
+                    verdict = detector.update(value, now)
+                    if verdict is not None:
+                        alarms.append(self._verdict_alarm(stream, key, signal, verdict, now))
             events = self._changes.events(key, call) if self.config.change_events else ()
         for event in events:
             alarms.append(self._change_alarm(key, event.kind, event.before, event.after, now))
@@ -208,29 +239,22 @@ class DriftMonitor:
     @staticmethod
     def signals_of(call: CallRecord) -> list[tuple[str, float]]:
         """(signal, value) pairs for one call. Latency-type signals only from successful calls."""
-        ok = call.ok
-        values = [("error", float(not ok)), ("rate_limited", float(call.rate_limited)),
-                  ("server_error", float(call.server_error))]  # fmt: skip
-        if ok:
-            values.append(("latency", call.duration_s))
-            if call.time_to_first_chunk_s is not None:
-                values.append(("ttft", call.time_to_first_chunk_s))
-            if call.chunk_intervals_s:
-                values.append(("tpot", sum(call.chunk_intervals_s) / len(call.chunk_intervals_s)))
-            if call.output_tokens_per_s is not None:
-                values.append(("tokens_per_s", call.output_tokens_per_s))
-            if call.usage.output_tokens is not None:
-                values.append(("output_tokens", float(call.usage.output_tokens)))
-            if call.cost_usd is not None and call.cost_usd > 0:
-                values.append(("cost", call.cost_usd))
+        values = _call_signals(call)
         for signal, verdict in quality_verdicts(call).items():
             values.append((signal, float(verdict)))
         return values
 
     def _watched_values(self, call: CallRecord) -> list[tuple[str, float]]:
-        values = self.signals_of(call)
         watched = self._watched
-        return values if watched is None else [(s, v) for s, v in values if s in watched]
+        if watched is None:
+            return self.signals_of(call)
+        if not self._calls_filtered:  # the common case: only quality verdicts may be left out
+            values = _call_signals(call)
+            for signal, verdict in quality_verdicts(call).items():
+                if signal in watched:
+                    values.append((signal, float(verdict)))
+            return values
+        return [(s, v) for s, v in self.signals_of(call) if s in watched]
 
     # --- outputs --------------------------------------------------------------------------------------
     def subscribe(self, callback: AlarmCallback) -> None:
@@ -300,18 +324,30 @@ class DriftMonitor:
             k = item["key"]
             parts = (k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
             key = self._keys.setdefault(parts, StreamKey(*parts))  # the object `key_for` gives its calls
-            stream = _Stream()
+            stream = _Stream(self._names)
             stream.n = int(item["n"])
-            stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()}
+            stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()} or _NO_ALARMS
             for signal, snap in item["detectors"].items():
-                detector = self._new_detector(signal)
-                detector.restore(snap)
-                stream.detectors[signal] = detector
+                self._detector(stream, signal).restore(snap)
             streams[key] = stream
         with self._lock:
             self._streams = streams
 
     # --- internals ----------------------------------------------------------------------------------
+    def _detector(self, stream: _Stream, signal: str) -> Any:
+        """`stream`'s detector of `signal`, made now if it has none."""
+        column = self._columns.get(signal)
+        if column is None:
+            column = self._columns[signal] = len(self._names)
+            self._names.append(signal)
+        dets = stream.dets
+        if column >= len(dets):
+            stream.dets = dets = dets + [None] * (column + 1 - len(dets))  # exactly as long (no spare room)
+        detector = dets[column]
+        if detector is None:
+            detector = dets[column] = self._new_detector(signal)
+        return detector
+
     def _new_detector(self, signal: str) -> Any:
         overrides = dict(self.config.detector_overrides.get(signal, {}))
         overrides.setdefault("fa_per_100k", self._per_stream_budget())
@@ -333,7 +369,7 @@ class DriftMonitor:
     def _stream(self, key: StreamKey, now: float) -> _Stream:
         stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[key] = _Stream()
+            stream = self._streams[key] = _Stream(self._names)
             if len(self._streams) > self.config.max_streams:
                 self._streams.popitem(last=False)
                 self.evicted_streams += 1
@@ -341,7 +377,7 @@ class DriftMonitor:
         else:
             self._streams.move_to_end(key)
         stream.seen = now
-        if self.config.budget_scope == "fleet":
+        if self._fleet_budget:
             if now >= self._recount_at:
                 self._recount(now)
             if stream.level != self._level:
@@ -366,8 +402,8 @@ class DriftMonitor:
 
     def _recalibrate(self, stream: _Stream) -> None:
         budget = self._per_stream_budget()
-        for signal, detector in stream.detectors.items():
-            if "fa_per_100k" not in self.config.detector_overrides.get(signal, {}):
+        for signal, detector in zip(self._names, stream.dets, strict=False):  # dets: up to its last column
+            if detector is not None and "fa_per_100k" not in self.config.detector_overrides.get(signal, {}):
                 detector.set_fa_rate(budget)
         stream.level = self._level
 
@@ -384,26 +420,31 @@ class DriftMonitor:
         return self._update_stream(self._stream(key, now), key, signal, value, now)
 
     def _update_stream(self, stream: _Stream, key: StreamKey, signal: str, value: float, now: float) -> Alarm | None:
-        detector = stream.detectors.get(signal)
-        if detector is None:
-            detector = stream.detectors[signal] = self._new_detector(signal)
+        detector = self._detector(stream, signal)
         if signal == "error":
             stream.n += 1
         verdict: Verdict | None = detector.update(value, now)
         if verdict is None:
             return None
+        return self._verdict_alarm(stream, key, signal, verdict, now)
+
+    def _verdict_alarm(self, stream: _Stream, key: StreamKey, signal: str, verdict: Verdict, now: float) -> Alarm:
+        """Open or close the stream's alarm on `signal` after a verdict, and explain it."""
         was_open = signal in stream.open
         if verdict.kind == "alarm":
-            stream.open[signal] = (now, verdict.direction)
-        elif not verdict.in_alarm:
-            stream.open.pop(signal, None)
+            stream.open = {**stream.open, signal: (now, verdict.direction)}
+        elif not verdict.in_alarm and was_open:
+            stream.open = {s: v for s, v in stream.open.items() if s != signal} or _NO_ALARMS
         return self._alarm(key, signal, verdict, now, back_to_baseline=was_open and not verdict.in_alarm)
 
     def _peers_moving(self, key: StreamKey, signal: str, direction: str, now: float) -> tuple[int, int]:
         """(streams with an open alarm on `signal` in `direction` recently, streams watching `signal`)."""
         moving = watching = 0
+        column = self._columns.get(signal)
         for other_key, other in self._streams.items():
-            if other_key.operation != key.operation or signal not in other.detectors:
+            if other_key.operation != key.operation or column is None or column >= len(other.dets):
+                continue
+            if other.dets[column] is None:
                 continue
             watching += 1
             opened = other.open.get(signal)
@@ -464,6 +505,37 @@ class DriftMonitor:
             except Exception:
                 self.callback_errors += 1
                 log.warning("routewatch drift callback %r failed", callback, exc_info=True)
+
+
+_CALL_SIGNALS = frozenset(
+    ("error", "rate_limited", "server_error", "latency", "ttft", "tpot", "tokens_per_s", "output_tokens", "cost")
+)
+
+
+def _call_signals(call: CallRecord) -> list[tuple[str, float]]:
+    """The signals of `signals_of` that come from the call itself (the rest are quality verdicts)."""
+    ok = call.ok
+    values = [("error", 0.0 if ok else 1.0), ("rate_limited", 1.0 if call.rate_limited else 0.0),
+              ("server_error", 1.0 if call.server_error else 0.0)]  # fmt: skip
+    if ok:
+        append = values.append
+        append(("latency", call.duration_s))
+        ttft = call.time_to_first_chunk_s
+        if ttft is not None:
+            append(("ttft", ttft))
+        intervals = call.chunk_intervals_s
+        if intervals:
+            append(("tpot", sum(intervals) / len(intervals)))
+        tokens_per_s = call.output_tokens_per_s
+        if tokens_per_s is not None:
+            append(("tokens_per_s", tokens_per_s))
+        output_tokens = call.usage.output_tokens
+        if output_tokens is not None:
+            append(("output_tokens", float(output_tokens)))
+        cost = call.cost_usd
+        if cost is not None and cost > 0:
+            append(("cost", cost))
+    return values
 
 
 def _stats(summary: Any) -> SignalStats | None:

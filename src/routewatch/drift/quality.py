@@ -79,10 +79,10 @@ def quality_verdicts(record: CallRecord) -> dict[str, int]:
     if not record.ok or record.operation not in _GENERATIONS or not record.response.parsed:
         return {}
     response = record.response
-    reasons = set(record.finish_reasons)
+    reasons = record.finish_reasons
     verdicts = {
-        "refusal": int(response.refusal or bool(reasons & _REFUSED)),
-        "truncated": int(bool(reasons & _TRUNCATED)),
+        "refusal": int(response.refusal or not _REFUSED.isdisjoint(reasons)),
+        "truncated": int(not _TRUNCATED.isdisjoint(reasons)),
         "empty": int(not response.output_text and response.tool_call_count == 0 and not response.refusal),
     }
     if record.stream and record.stream_completed is False:
@@ -102,10 +102,27 @@ class ChangeEvent:
     after: str
 
 
+_same_models: dict[tuple[str, str], bool] = {}
+
+
 def _same_model(requested: str, answered: str) -> bool:
+    """`_is_same_model`, remembered: a stream asks for and gets the same models call after call."""
+    key = (requested, answered)
+    found = _same_models.get(key)
+    if found is None:
+        if len(_same_models) >= 4096:
+            _same_models.clear()
+        found = _same_models[key] = _is_same_model(requested, answered)
+    return found
+
+
+def _is_same_model(requested: str, answered: str) -> bool:
     """A dated snapshot of the requested alias is the same model (gpt-4o-mini -> gpt-4o-mini-2024-07-18)."""
     requested, answered = requested.lower().removeprefix("models/"), answered.lower().removeprefix("models/")
     return answered == requested or answered.startswith(requested + "-") or answered.startswith(requested + "@")
+
+
+_NOTHING_SEEN: tuple[str | None, tuple[str, ...]] = (None, ())  # streams without fingerprint or shape share it
 
 
 class ChangeTracker:
@@ -132,11 +149,14 @@ class ChangeTracker:
                 added = sorted(set(shape) - set(old_shape))
                 removed = sorted(set(old_shape) - set(shape))
                 out.append(ChangeEvent("shape_changed", ",".join(removed) or "-", ",".join(added) or "-"))
-        self._seen[key] = (
+        seen = (
             fingerprint or (previous[0] if previous else None),
             shape or (previous[1] if previous else ()),
         )
-        self._seen.move_to_end(key)
-        if len(self._seen) > self.max_keys:
-            self._seen.popitem(last=False)
+        if seen != previous:  # mostly it is what the stream's last call left: nothing to store
+            self._seen[key] = _NOTHING_SEEN if seen == _NOTHING_SEEN else seen
+            if len(self._seen) > self.max_keys:
+                self._seen.popitem(last=False)
+        if previous is not None:
+            self._seen.move_to_end(key)
         return out

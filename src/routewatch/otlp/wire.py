@@ -78,6 +78,9 @@ _UNCACHED: frozenset[str] = frozenset(
 _MAX_CACHED = 16_384
 # KeyValue bytes -> (slot name, or None for a tag; current spelling, or the tag's name; value; is a marker)
 _cache: dict[bytes, tuple[str | None, Any, Any, bool]] = {}
+# A double attribute's value changes from span to span (durations, costs), its head does not: the
+# KeyValue bytes but the value's last 8 -> (slot name, current spelling, is a marker).
+_double_heads: dict[bytes, tuple[str, Any, bool]] = {}
 _double = struct.Struct("<d").unpack_from
 _SKIP = (None, None, None, False)
 _U64 = (1 << 64) - 1
@@ -129,6 +132,10 @@ def _value(data: bytes, i: int, end: int) -> tuple[Any, bool]:
 
 def _read(kv: bytes) -> tuple[str | None, Any, Any, bool]:
     """One attribute's cache entry (see `_cache`), read from its KeyValue bytes."""
+    if kv[-9:-8] == b"\x21":  # perhaps a double whose head was read before: only the value to read
+        head = _double_heads.get(kv[:-8])
+        if head is not None:
+            return head[0], head[1], _double(kv, len(kv) - 8)[0], head[2]
     try:
         if kv[0] != 0x0A:
             raise LookupError
@@ -171,6 +178,10 @@ def _read(kv: bytes) -> tuple[str | None, Any, Any, bool]:
         if len(_cache) >= _MAX_CACHED:
             _cache.clear()
         _cache[kv] = entry
+    elif slot is not None and type(value) is float and kv[-10:-8] == b"\x09\x21":  # AnyValue{double}: 9 bytes
+        if len(_double_heads) >= _MAX_CACHED:
+            _double_heads.clear()
+        _double_heads[kv[:-8]] = (slot[0], slot[1], marker)
     return entry
 
 

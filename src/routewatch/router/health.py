@@ -179,7 +179,8 @@ class _Target:
     reason: str
     spare: bool = False  # in no group (see `HealthBook.add_target`)
     open: dict[str, _OpenAlarm] = field(default_factory=dict)
-    streak: list[str] = field(default_factory=list)  # labels of consecutive hard failures
+    # tuples, not lists: a fleet holds thousands of targets, nearly all with none of either
+    streak: tuple[str, ...] = ()  # labels of consecutive hard failures
     times_ejected: int = 0
     eject_until: float = 0.0
     pending_eject: str | None = None  # reason of an ejection refused by max_ejected_fraction
@@ -195,7 +196,7 @@ class _Target:
     last_probe_at: float | None = None
     probing_since: float = 0.0
     probe_seen_at: float = 0.0  # last probe handed out or answered in this round (the timeout's clock)
-    probe_closed: list[str] = field(default_factory=list)  # hard-failure alarms this round's probes closed
+    probe_closed: tuple[str, ...] = ()  # hard-failure alarms this round's probes closed
     outage_seen: bool = False  # a failure streak, or failed probe rounds that saw mostly failures, since restored
     probed_ok: int = 0  # probe outcomes over every round since the target was last restored
     probed_fail: int = 0
@@ -321,14 +322,14 @@ class HealthBook:
             elif target.state is TargetState.EJECTED:
                 pass  # a late answer from before the ejection
             elif ok:
-                target.streak.clear()
+                target.streak = ()
                 if target.pending_eject and target.pending_signal is None:
                     self._drop_pending(target, "the failure streak broke", now, moves)
             else:
-                target.streak.append(_failure_label(status_code, error_type))
+                target.streak += (_failure_label(status_code, error_type),)
                 if len(target.streak) >= self.policy.consecutive_failures:
                     reason = _streak_reason(target.streak)
-                    target.streak.clear()
+                    target.streak = ()
                     target.outage_seen = True
                     self._eject(target, reason, now, moves)
             self._fill_pending(now, moves)
@@ -359,6 +360,27 @@ class HealthBook:
     def admits(self, name: str) -> bool:
         """Whether ordinary traffic may go to `name` (probes go through `take_probe`)."""
         return self._query(name, lambda target, now: target.state in _ROUTABLE)
+
+    def on_observed(
+        self, name: str, *, ok: bool, status_code: int | None = None, error_type: str | None = None,
+        latency_s: float | None = None,
+    ) -> None:  # fmt: skip
+        """A call to `name` seen by an observer (the collector), not sent by this book's router: it
+        takes a due probe, then counts as its result; `take_probe` then `on_result(probe=...)`.
+
+        A success of a healthy target with nothing open, no failure streak and no pending ejection
+        changes nothing but the version: that case (nearly every call) is answered under one lock.
+        """
+        with self._lock:
+            target = self._targets.get(name)
+            if (
+                ok and target is not None and target.state is TargetState.HEALTHY and not target.open
+                and not target.times_ejected and not target.streak and not target.pending_eject and not self._refused
+            ):  # fmt: skip
+                self._version += 2  # as take_probe and on_result would
+                return
+        probe = self.take_probe(name)
+        self.on_result(name, ok=ok, status_code=status_code, error_type=error_type, latency_s=latency_s, probe=probe)
 
     def take_probe(self, name: str) -> bool:
         """True when a probe call to `name` is due now; the caller must then send one and report it
@@ -731,7 +753,7 @@ class HealthBook:
         target.times_ejected += 1
         duration = min(self.policy.max_ejection_s, self.policy.base_ejection_s * target.times_ejected)
         target.eject_until = now + duration
-        target.streak.clear()
+        target.streak = ()
         self._move(target, TargetState.EJECTED, f"{reason}; ejected for {duration:.0f} s "
                    f"(ejection #{target.times_ejected})", now, moves)  # fmt: skip
 
@@ -770,7 +792,7 @@ class HealthBook:
         target.next_probe_at = now
         target.last_probe_at = None
         target.probing_since = target.probe_seen_at = now
-        target.probe_closed = []
+        target.probe_closed = ()
         self._move(target, TargetState.PROBING, f"ejection over; probing with up to {self.policy.probe_budget} "
                    f"calls, one per {self.policy.probe_interval_s:g} s", now, moves)  # fmt: skip
 
@@ -795,7 +817,7 @@ class HealthBook:
             self._reeject(target, f"probes failed ({tally}, last: {label})", now, moves, escalate=True)
         elif self._probes_passed(target):
             for key in self._close_hard_failure_alarms(target):
-                target.probe_closed.append(key)
+                target.probe_closed += (key,)
             blocking = self._blocking(target)
             if not blocking:
                 self._restore(target, now, moves)
@@ -941,7 +963,7 @@ def _failure_label(status_code: int | None, error_type: str | None) -> str:
     return error_type or "error"
 
 
-def _streak_reason(labels: list[str]) -> str:
+def _streak_reason(labels: tuple[str, ...]) -> str:
     if len(set(labels)) == 1:
         label = labels[0]
         return f"{len(labels)} consecutive {label}s" if label.isdigit() else f"{len(labels)} consecutive {label} errors"

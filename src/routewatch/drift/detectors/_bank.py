@@ -18,80 +18,152 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar, overload
 
 from .calibration import budget_shares, threshold_for
 
 __all__: list[str] = []
 
-_SHARED: dict[float, float] = {}
+_SHARED: dict[Hashable, Any] = {}
+_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
+_H = TypeVar("_H", bound=Hashable)
 
 
-def shared(x: float) -> float:
-    """One float object per value across all detectors (thousands of streams hold the same constants)."""
-    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x
+def shared(x: _H) -> _H:
+    """One object per value (a float, a tuple of them) across all detectors: thousands of streams
+    hold the same constants. A value equal to one seen before is that one (0.0 for -0.0)."""
+    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x  # type: ignore[no-any-return]
 
 
-class _BernoulliBank:
-    """Members ``0..m-1`` test rate increases by ``ratios``; member ``m`` (if any) tests a decrease."""
+_DESIGN_FIELDS = (
+    "ratios", "recovery_ratio", "min_delta", "prior_rate", "prior_n", "uncertainty", "block", "memory", "min_events",
+    "gate",
+)  # fmt: skip
 
-    __slots__ = (
-        "arl0",
-        "base_e",
-        "base_n",
-        "blk_e",
-        "blk_end",
-        "block",
-        "decay",
-        "due",
-        "gate",
-        "last",
-        "learning",
-        "m",
-        "memory",
-        "min_delta",
-        "min_events",
-        "p0",
-        "prev_e",
-        "prev_n",
-        "prior_n",
-        "prior_rate",
-        "ratios",
-        "recovery_ratio",
-        "size",
-        "uncertainty",
-        "v",
-    )  # fmt: skip
-    # Per member j of `size`, in one array of doubles (no float objects, one allocation): v[j]
-    # statistic, v[size+j] / v[2size+j] increment on an event / a non-event, v[3size+j] threshold,
-    # v[4size+j] update where the statistic was last zero, v[5size+j] events since then.
+
+class _Design:
+    """A bank's hyper-parameters (and what follows from them alone): one object per distinct set,
+    shared by every bank built with it, so thousands of streams do not each hold a dozen of them."""
+
+    __slots__ = (*_DESIGN_FIELDS, "decay", "m", "size")
 
     def __init__(
-        self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, arl0: float,
-        prior_rate: float, prior_n: float, uncertainty: float, block: int, memory: int, min_events: int,
-        gate: float = math.inf,
+        self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, prior_rate: float,
+        prior_n: float, uncertainty: float, block: int, memory: int, min_events: int, gate: float,
     ) -> None:  # fmt: skip
         self.ratios = ratios
-        self.gate = gate
         self.recovery_ratio = recovery_ratio
         self.min_delta = min_delta
-        self.arl0 = shared(arl0)
         self.prior_rate = prior_rate
         self.prior_n = prior_n
         self.uncertainty = uncertainty
         self.block = block
         self.memory = memory
         self.min_events = min_events
+        self.gate = gate
         self.m = len(ratios)
-        self.decay = shared(max(0.0, 1.0 - block / memory))
-        size = self.size = self.m + (recovery_ratio is not None)
-        self.v = array("d", [0.0]) * (6 * size)  # repetition allocates exactly; bytes(...) over-allocates
-        self.base_e = self.base_n = 0.0
-        self.prev_e = self.prev_n = 0
-        self.blk_e = 0
-        self.blk_end = 0
-        self.last = 0
-        self.due = 0
+        self.decay = max(0.0, 1.0 - block / memory)
+        self.size = self.m + (recovery_ratio is not None)
+
+
+_DESIGNS: dict[tuple[Any, ...], _Design] = {}
+
+
+def _design_for(values: tuple[Any, ...]) -> _Design:
+    """The shared `_Design` of these values (of these types too: a prior_n of 100 is reported as 100, not 100.0)."""
+    key = (values, tuple(map(type, values)), tuple(map(type, values[0])))
+    found = _DESIGNS.get(key)
+    if found is None:
+        found = _Design(*values)
+        if len(_DESIGNS) < 256:
+            _DESIGNS[key] = found
+    return found
+
+
+class _Param(Generic[_T]):
+    """A read-only attribute of the bank's shared `_Design`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Param[_T]: ...
+    @overload
+    def __get__(self, obj: _BernoulliBank, owner: type) -> _T: ...
+    def __get__(self, obj: _BernoulliBank | None, owner: type) -> _T | _Param[_T]:
+        return self if obj is None else getattr(obj.design, self.name)  # type: ignore[no-any-return]
+
+
+# Scalar state after the members' 6 * size doubles, addressed from the end of the array (its length
+# depends on the member count): no float or int object per value, one allocation per bank.
+_SCALARS = ("base_e", "base_n", "p0", "prev_e", "prev_n", "blk_e", "blk_end", "last", "due")
+
+
+class _Scalar(Generic[_N]):
+    """One value of the bank's scalar state, held in `v` (counts and update indices exactly: < 2**53)."""
+
+    def __init__(self, kind: type[_N]) -> None:
+        self.kind: type[_N] = kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.i = _SCALARS.index(name) - len(_SCALARS)
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Scalar[_N]: ...
+    @overload
+    def __get__(self, obj: _BernoulliBank, owner: type) -> _N: ...
+    def __get__(self, obj: _BernoulliBank | None, owner: type) -> _N | _Scalar[_N]:
+        return self if obj is None else self.kind(obj.v[self.i])
+
+    def __set__(self, obj: _BernoulliBank, value: _N) -> None:
+        obj.v[self.i] = value
+
+
+class _BernoulliBank:
+    """Members ``0..m-1`` test rate increases by ``ratios``; member ``m`` (if any) tests a decrease."""
+
+    __slots__ = ("arl0", "design", "learning", "v")
+    # Per member j of `size`, in one array of doubles (no float objects, one allocation): v[j]
+    # statistic, v[size+j] / v[2size+j] increment on an event / a non-event, v[3size+j] threshold,
+    # v[4size+j] update where the statistic was last zero, v[5size+j] events since then; then the
+    # scalar state (`_SCALARS`). The hyper-parameters live once per distinct set, on `design`.
+
+    ratios: _Param[tuple[float, ...]] = _Param()
+    recovery_ratio: _Param[float | None] = _Param()
+    min_delta: _Param[float] = _Param()
+    prior_rate: _Param[float] = _Param()
+    prior_n: _Param[float] = _Param()
+    uncertainty: _Param[float] = _Param()
+    block: _Param[int] = _Param()
+    memory: _Param[int] = _Param()
+    min_events: _Param[int] = _Param()
+    gate: _Param[float] = _Param()
+    decay: _Param[float] = _Param()
+    m: _Param[int] = _Param()
+    size: _Param[int] = _Param()
+    base_e = _Scalar(float)
+    base_n = _Scalar(float)
+    p0 = _Scalar(float)
+    prev_e = _Scalar(int)
+    prev_n = _Scalar(int)
+    blk_e = _Scalar(int)
+    blk_end = _Scalar(int)
+    last = _Scalar(int)
+    due = _Scalar(int)
+
+    def __init__(
+        self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, arl0: float,
+        prior_rate: float, prior_n: float, uncertainty: float, block: int, memory: int, min_events: int,
+        gate: float = math.inf,
+    ) -> None:  # fmt: skip
+        self.design = _design_for(
+            (ratios, recovery_ratio, min_delta, prior_rate, prior_n, uncertainty, block, memory, min_events, gate)
+        )
+        self.arl0 = shared(arl0)
+        # repetition allocates exactly; bytes(...) over-allocates
+        self.v = array("d", [0.0]) * (6 * self.design.size + len(_SCALARS))
         self.p0 = prior_rate
         self.learning = True
 
@@ -238,7 +310,8 @@ class _BernoulliBank:
     # --- persistence ----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "v": list(self.v[: self.size]), "ci": list(self.v[4 * self.size :]), "base": [self.base_e, self.base_n],
+            "v": list(self.v[: self.size]), "ci": list(self.v[4 * self.size : 6 * self.size]),
+            "base": [self.base_e, self.base_n],
             "prev": [self.prev_e, self.prev_n], "blk": [self.blk_e, self.blk_end], "last": self.last,
             "learning": self.learning,
         }  # fmt: skip

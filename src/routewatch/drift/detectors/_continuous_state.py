@@ -5,8 +5,10 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, Any
 
+from ._bank import shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
+from ._warm import WarmValues
 
 if TYPE_CHECKING:
     from .continuous import LogScaleCUSUM
@@ -54,7 +56,7 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     if snap.get("detector") != "LogScaleCUSUM":
         raise ValueError("not a LogScaleCUSUM snapshot")
     det._n, det._t, det._phase, det._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
-    det._warm = array("f", snap["warm"]) if snap["warm"] else NO_VALUES
+    det._warm = WarmValues(snap["warm"]) if snap["warm"] else NO_VALUES
     det._ring = array("h", snap["ring"])
     det._ri = int(snap["ri"])
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
@@ -74,5 +76,5 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._in_alarm = bool(snap["in_alarm"])
     ref = snap["ref"]
     det._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
-    det._alarm_off, det._alarm_tail = (float(v) for v in snap["alarm"])
+    det._alarm_off, det._alarm_tail = (shared(float(v)) for v in snap["alarm"])  # mostly 0.0, as when live
     det._fired, det._change = str(snap["fired"]), int(snap["change"])

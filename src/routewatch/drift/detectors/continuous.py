@@ -14,6 +14,7 @@ from . import _continuous_verdicts as _verdicts
 from ._bank import _BernoulliBank, shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, Atoms, atom_scores, band_score, build_knots, probit, quantile_of
+from ._warm import WarmValues
 from .base import Verdict
 from .calibration import arl0_for, threshold_for
 from .rates import _deep_size
@@ -120,7 +121,7 @@ class LogScaleCUSUM:
             raise ValueError(f"clip must be a multiple of {GRID_STEP} in [1, 5], got {clip!r}")
         self.hurting = hurting
         self.transform = transform
-        self.shifts = tuple(sorted(float(s) for s in shifts))
+        self.shifts = shared(tuple(sorted(float(s) for s in shifts)))
         self.recovery_shift = recovery_shift
         self.tail_quantile = tail_quantile
         self.tail_ratio = tail_ratio
@@ -146,7 +147,7 @@ class LogScaleCUSUM:
         self._t: float | None = None
         self._phase = WARMUP
         self._due = self.warm_up
-        self._warm: array[float] = array("f")
+        self._warm: WarmValues | array[float] = WarmValues()  # compressed as they come (see _warm)
         self._atoms: Atoms | None = None
         self._atom_z = 0.0
         self._ring: array[int] = array("h", bytes(2 * self.window))  # (y - anchor) * qs, int16

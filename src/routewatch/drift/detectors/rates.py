@@ -314,8 +314,8 @@ class BernoulliCUSUM:
         self._in_alarm = bool(snap["in_alarm"])
         ref = snap["ref"]
         self._ref = None if ref is None else (float(ref[0]), float(ref[1]))
-        self._alarm_rate = float(snap["alarm_rate"])
-        self._window = (int(snap["window"][0]), int(snap["window"][1]))
+        self._alarm_rate = shared(float(snap["alarm_rate"]))  # mostly 0.0: one object, as in a live detector
+        self._window = shared((int(snap["window"][0]), int(snap["window"][1])))
         self._t = snap["t"]
 
     @property
@@ -324,9 +324,7 @@ class BernoulliCUSUM:
         return _deep_size(self)
 
 
-_BANK_PARAMS = frozenset(
-    ("ratios", "recovery_ratio", "min_delta", "arl0", "prior_rate", "prior_n", "uncertainty", "block", "memory")
-)
+_BANK_PARAMS = frozenset(("arl0", "design"))  # shared by banks: the budget and the hyper-parameters
 
 
 def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
