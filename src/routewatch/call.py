@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -45,6 +47,11 @@ SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
 _RETRY_HEADER = "x-stainless-retry-count"
 _BODY, _SSE, _NDJSON = 0, 1, 2
+#: Text-delta templates a stream may learn (each time the last one stopped matching).
+_TEMPLATE_TRIES = 3
+#: What may not stand in for a template's text: a quote or backslash (the JSON string would end or
+#: escape) or a line break (the event would be framed differently).
+_UNSAFE = re.compile(rb'["\\\r\n]').search
 
 RawChunks = list[tuple[bytes, float]]
 
@@ -54,9 +61,9 @@ class Call:
 
     __slots__ = (
         "_body", "_body_size", "_decoder", "_digest_lock", "_facts", "_finished", "_first_out", "_framer",
-        "_headers", "_inst", "_intervals", "_last_out", "_lock", "_mode", "_request", "_request_headers",
-        "_spilled", "_stream_parser", "_undecodable", "host", "own_span", "parser", "pending", "port", "raw",
-        "route", "span", "start_ns", "start_perf", "status_code", "tags",
+        "_headers", "_inst", "_intervals", "_last_out", "_learn", "_lock", "_mode", "_request", "_request_headers",
+        "_spilled", "_stream_parser", "_template", "_undecodable", "host", "own_span", "parser", "pending", "port",
+        "raw", "route", "span", "start_ns", "start_perf", "status_code", "tags",
     )  # fmt: skip
 
     def __init__(
@@ -142,6 +149,8 @@ class Call:
         self._intervals: list[float] = []
         self._decoder: Decoder | None = None
         self._undecodable = False
+        self._template: tuple[bytes, bytes] = (b"", b"")
+        self._learn = 0
         headers = self._headers
         if headers is None:
             return
@@ -158,6 +167,8 @@ class Call:
                     self._mode, self._framer = _NDJSON, NDJSONFramer()
                 if self._framer is not None:
                     self._stream_parser = self.parser.stream_parser()
+                    if self._mode == _SSE and hasattr(self._stream_parser, "add_texts"):
+                        self._learn = _TEMPLATE_TRIES
         except Exception:
             self._mode, self._framer = _BODY, None
             self._inst.internal_error("reading response headers")
@@ -173,6 +184,9 @@ class Call:
         """Decode, frame and parse chunks in arrival order, timing the ones that carried output."""
         if self._mode < 0:
             self._setup()
+        if self._mode != _BODY and self._decoder is None and not self._undecodable:
+            self._frame(batch)  # the usual stream: nothing to decode
+            return
         for chunk, now in batch:
             if self._decoder is not None:
                 try:
@@ -187,18 +201,77 @@ class Call:
                     self._body.append(chunk)
                     self._body_size += len(chunk)
                 continue
-            try:
-                parser = self._stream_parser
-                for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
-                    if parser.feed(name, data):  # type: ignore[union-attr]
-                        if self._first_out is None:
-                            self._first_out = now
-                        elif len(self._intervals) < _MAX_INTERVALS:
-                            self._intervals.append(now - self._last_out)
-                        self._last_out = now
-            except Exception:
-                self._mode = _BODY  # stop parsing this body; the app still gets every byte
-                self._inst.internal_error("parsing a streamed chunk")
+            self._frame(((chunk, now),))
+
+    def _frame(self, batch: Sequence[tuple[bytes, float]]) -> None:
+        """Frame and parse chunks of a stream, timing the events that carried output.
+
+        A chunk that repeats the parser's text-delta template (see `TextDeltaParser`) is not framed
+        nor fed: its text is cut out of it and handed to the parser with the others, in order.
+        """
+        framer, parser = self._framer, self._stream_parser
+        assert framer is not None and parser is not None
+        head, tail = self._template
+        skip, cut = len(head), len(tail)
+        first_out, last_out, intervals = self._first_out, self._last_out, self._intervals
+        texts: list[str] = []
+        chunks = iter(batch)
+        try:
+            for chunk, now in chunks:
+                outputs = 0
+                if head and framer.idle and chunk.startswith(head) and chunk.endswith(tail):
+                    text = chunk[skip : len(chunk) - cut]  # empty if head and tail overlap
+                    if text and _UNSAFE(text) is None:
+                        try:
+                            texts.append(text.decode("utf-8"))
+                            outputs = 1
+                        except UnicodeDecodeError:
+                            pass
+                if not outputs:
+                    if texts:
+                        parser.add_texts(texts)  # type: ignore[attr-defined]
+                        texts = []
+                    events = framer.feed(chunk)
+                    for name, data in events:
+                        if parser.feed(name, data):
+                            outputs += 1
+                    if outputs and self._learn:
+                        head, tail = self._learn_template(chunk, events)
+                        skip, cut = len(head), len(tail)
+                if outputs:
+                    if first_out is None:
+                        first_out = now
+                        outputs -= 1
+                    if outputs and len(intervals) < _MAX_INTERVALS:
+                        intervals.append(now - last_out)
+                        if outputs > 1:  # several events in one chunk: they came together
+                            intervals.extend([0.0] * min(outputs - 1, _MAX_INTERVALS - len(intervals)))
+                    last_out = now
+            if texts:
+                parser.add_texts(texts)  # type: ignore[attr-defined]
+        except Exception:
+            self._mode = _BODY  # stop parsing this body; the app still gets every byte
+            self._inst.internal_error("parsing a streamed chunk")
+            self._first_out, self._last_out = first_out, last_out
+            self._digest(list(chunks))  # the rest, kept as the body
+            return
+        self._first_out, self._last_out = first_out, last_out
+
+    def _learn_template(self, chunk: bytes, events: list[tuple[str | None, bytes]]) -> tuple[bytes, bytes]:
+        """The chunk's bytes before and after its text, when it was one whole text-delta event."""
+        self._learn -= 1
+        if len(events) != 1 or not self._framer.idle or b"\r" in chunk:  # type: ignore[union-attr]  # set with the parser
+            return self._template
+        name, data = events[0]
+        span = self._stream_parser.text_span(name, data)  # type: ignore[union-attr]
+        at = len(chunk) - 2 - len(data)
+        if span is None or at < 0 or not chunk.endswith(b"\n\n") or chunk[at : at + len(data)] != data:
+            return self._template
+        start, end = at + span[0], at + span[1]
+        if _UNSAFE(chunk, start, end) is not None:
+            return self._template
+        self._template = (chunk[:start], chunk[end:])
+        return self._template
 
     # --- the end ----------------------------------------------------------------------------------
     def finish(self, how: str, exc: BaseException | None = None) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "loads_or_none",
     "no_request",
     "plain_string_after",
+    "plain_string_span",
     "shape_of",
     "status_error",
     "str_tuple",
@@ -187,6 +188,16 @@ class TextBuffer:
         self._parts.append(text)
         self._length += len(text)
 
+    def extend(self, texts: list[str]) -> None:
+        """`add` each of `texts`, in order."""
+        total = sum(map(len, texts))
+        if total <= OUTPUT_TEXT_CAP - self._length:
+            self._parts.extend(texts)
+            self._length += total
+        else:
+            for text in texts:
+                self.add(text)
+
     def value(self) -> str | None:
         """The text so far, or None when there was none."""
         return "".join(self._parts) if self._parts else None
@@ -220,6 +231,22 @@ def plain_string_after(data: bytes, marker: bytes) -> str | None:
     backslash anywhere in `data` the string has no escapes, so it ends at the next quote. Anything
     unusual (escapes, the marker twice) returns None and the caller parses the event properly.
     """
+    span = plain_string_span(data, marker)
+    if span is None:
+        return None
+    try:
+        return data[span[0] : span[1]].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def plain_string_span(data: bytes, marker: bytes) -> tuple[int, int] | None:
+    """Where in `data` the string `plain_string_after` reads lies, as (start, end) byte offsets.
+
+    It is also a `StreamParser.text_span` answer: with `data[:start]` and `data[end:]` fixed, any
+    middle free of quotes and backslashes passes the same checks (the marker still occurs once, in
+    the prefix; the string still ends where the suffix begins), so it is that same text delta.
+    """
     if b"\\" in data:
         return None
     start = data.find(marker)
@@ -227,9 +254,4 @@ def plain_string_after(data: bytes, marker: bytes) -> str | None:
         return None
     start += len(marker)
     end = data.find(b'"', start)
-    if end < 0:
-        return None
-    try:
-        return data[start:end].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return None if end < 0 else (start, end)

@@ -26,6 +26,7 @@ from ._json import (
     loads_or_none,
     no_request,
     plain_string_after,
+    plain_string_span,
     shape_of,
     status_error,
     str_tuple,
@@ -153,6 +154,13 @@ class MessagesStream:
             return False
         except Exception:
             return False
+
+    def text_span(self, event: str | None, data: bytes) -> tuple[int, int] | None:
+        return plain_string_span(data, _TEXT_DELTA) if event == "content_block_delta" and self._parsed else None
+
+    def add_texts(self, texts: list[str]) -> None:
+        self._text.extend(texts)
+        self._output_chunks += len(texts)
 
     def finish(self) -> ResponseFacts:
         return ResponseFacts(

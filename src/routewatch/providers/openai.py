@@ -242,6 +242,13 @@ class ChoicesStream:
         except Exception:
             return False
 
+    def text_span(self, event: str | None, data: bytes) -> tuple[int, int] | None:
+        return _plain_content_span(data) if self._parsed and self._chat else None
+
+    def add_texts(self, texts: list[str]) -> None:
+        self._text.extend(texts)
+        self._output_chunks += len(texts)
+
     def _choice(self, choice: dict[str, Any], position: int) -> bool:
         index = choice.get("index")
         index = index if isinstance(index, int) else position
@@ -369,8 +376,10 @@ _CONTENT_TAILS = (
 )
 
 
-def _plain_content_delta(data: bytes) -> str | None:
-    """The text of a plain content-delta chunk for choice 0, or None when the chunk needs json.loads."""
+def _plain_content_span(data: bytes) -> tuple[int, int] | None:
+    """Where the text of a plain content-delta chunk for choice 0 lies in `data`, or None when the
+    chunk needs json.loads. With the bytes around it kept, any text free of quotes and backslashes
+    passes the same checks, so this is also `text_span`'s answer."""
     start = data.find(_CONTENT_HEAD)
     if start < 0 or b"\\" in data:
         return None
@@ -378,7 +387,15 @@ def _plain_content_delta(data: bytes) -> str | None:
     end = data.find(b'"', start)
     if end < 0 or not data.startswith(_CONTENT_TAILS, end) or data.find(b'"usage":{', end) >= 0:
         return None
+    return start, end
+
+
+def _plain_content_delta(data: bytes) -> str | None:
+    """The text of a plain content-delta chunk for choice 0, or None when the chunk needs json.loads."""
+    span = _plain_content_span(data)
+    if span is None:
+        return None
     try:
-        return data[start:end].decode("utf-8")
+        return data[span[0] : span[1]].decode("utf-8")
     except UnicodeDecodeError:
         return None
