@@ -12,6 +12,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ import routewatch.call as call_module
 from routewatch.call import Call
 from routewatch.classify import Route
 from routewatch.providers import get_parser
+from routewatch.ratelimits import read_response_headers
 from routewatch.records import RequestFacts
 
 PIECES = st.sampled_from(["a", " ", "word", '"', "\\", "\n", "\r", "é", "日本", "\u2028", ":", "{}", "\t"])
@@ -31,6 +33,9 @@ class _Inst:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+
+    def response_headers(self, raw: Any) -> tuple[Any, str, str]:
+        return read_response_headers(raw, 0.0)
 
     def internal_error(self, doing: str) -> None:
         self.errors.append(doing)
@@ -73,7 +78,7 @@ def _digest(api: str, chunks: list[bytes], *, template: bool, batches: int = 1) 
         _Inst(), Route("p", api, "chat"), get_parser(api), RequestFacts(model="m", stream=True),  # type: ignore[arg-type]
         "host", 443, SimpleNamespace(), True, {}, (),
     )  # fmt: skip
-    call.on_headers(200, {"content-type": "text/event-stream"})
+    call.on_headers(200, httpx2.Headers({"content-type": "text/event-stream"}))
     raw = [(chunk, float(i)) for i, chunk in enumerate(chunks)]
     tries = call_module._TEMPLATE_TRIES
     call_module._TEMPLATE_TRIES = tries if template else 0

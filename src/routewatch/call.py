@@ -47,6 +47,7 @@ SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
 _RETRY_HEADER = "x-stainless-retry-count"
 _BODY, _SSE, _NDJSON = 0, 1, 2
+_NO_LIMITS = RateLimits()
 #: Text-delta templates a stream may learn (each time the last one stopped matching).
 _TEMPLATE_TRIES = 3
 #: What may not stand in for a template's text: a quote or backslash (the JSON string would end or
@@ -61,9 +62,9 @@ class Call:
 
     __slots__ = (
         "_body", "_body_size", "_decoder", "_digest_lock", "_facts", "_finished", "_first_out", "_framer",
-        "_headers", "_inst", "_intervals", "_last_out", "_learn", "_lock", "_mode", "_request", "_request_headers",
-        "_spilled", "_stream_parser", "_template", "_undecodable", "host", "own_span", "parser", "pending", "port",
-        "raw", "route", "span", "start_ns", "start_perf", "status_code", "tags",
+        "_headers", "_inst", "_intervals", "_last_out", "_learn", "_limits", "_lock", "_mode", "_request",
+        "_request_headers", "_spilled", "_stream_parser", "_template", "_undecodable", "host", "own_span",
+        "parser", "pending", "port", "raw", "route", "span", "start_ns", "start_perf", "status_code", "tags",
     )  # fmt: skip
 
     def __init__(
@@ -151,14 +152,14 @@ class Call:
         self._undecodable = False
         self._template: tuple[bytes, bytes] = (b"", b"")
         self._learn = 0
+        self._limits = _NO_LIMITS
         headers = self._headers
         if headers is None:
             return
         try:
-            encoding = headers.get("content-encoding")
+            self._limits, content_type, encoding = self._inst.response_headers(headers.raw)
             if encoding:
                 self._use_decoder(encoding)
-            content_type = headers.get("content-type", "")
             status_code = self.status_code
             if status_code is not None and 200 <= status_code < 300:
                 if "text/event-stream" in content_type:
@@ -333,13 +334,10 @@ class Call:
             cost_usd=price.usd, priced=price.priced,
             output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
-            retry_count=_retry_count(self._request_headers), rate_limits=self._rate_limits(), tags=self.tags,
+            retry_count=_retry_count(self._request_headers), rate_limits=self._limits, tags=self.tags,
             request=self.facts, response=facts, **_span_ids(self.span),
             span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
-
-    def _rate_limits(self) -> RateLimits:
-        return RateLimits() if self._headers is None else self._inst.rate_limits(self._headers.raw)
 
     def _response_facts(self, how: str) -> ResponseFacts:
         if self._undecodable:
@@ -367,9 +365,10 @@ class Call:
                 span.end()
             return
         if self.own_span:
-            attrs = request_attributes(self.route, record.request, self.host, self.port)
+            start_model = self._request[3] if self._request is not None else record.request_model
+            attrs = request_attributes(self.route, record.request, start_model)
             attrs.update(response_attributes(record))
-            if self._request is not None and self._request[3] != record.request_model:
+            if start_model != record.request_model:
                 span.update_name(span_name(self.route, record.request_model))  # the peeked model was not it
         else:
             attrs = response_attributes(record)

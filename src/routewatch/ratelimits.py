@@ -1,7 +1,8 @@
 """Rate-limit headroom from response headers: OpenAI, Anthropic, and `retry-after`.
 
-`parse_rate_limits` runs on every response, so it makes one pass over the header pairs with one
-dict lookup each and parses values only for the few names it knows. Garbage values are skipped,
+`read_response_headers` runs on every response, so it makes one pass over the header pairs with one
+dict lookup each and parses values only for the few names it knows (Content-Type and
+Content-Encoding too, which the digest needs). Garbage values are skipped,
 never raised.
 
 >>> raw = [(b"X-RateLimit-Remaining-Tokens", b"149000"), (b"x-ratelimit-reset-tokens", b"6m0s")]
@@ -21,7 +22,7 @@ from typing import Any
 
 from routewatch.records import RateLimits
 
-__all__ = ["parse_duration", "parse_rate_limits"]
+__all__ = ["parse_duration", "parse_rate_limits", "read_response_headers"]
 
 
 def parse_rate_limits(
@@ -33,20 +34,35 @@ def parse_rate_limits(
     `response.headers.raw` (the cheapest form: `Headers.items()` decodes every header first).
     Returns `RateLimits()` with every field None when nothing was sent.
     """
+    return read_response_headers(headers, now_unix)[0]
+
+
+def read_response_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]], now_unix: float
+) -> tuple[RateLimits, str, str]:
+    """(rate limits, Content-Type, Content-Encoding) in the same one pass: what a response's
+    digest needs from its headers. A header sent twice reads as its values joined by ", ", as
+    `Headers.get` gives it; an absent one as ""."""
     found: dict[int, str | bytes] | None = None
+    content: list[str] = ["", ""]
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in pairs:
         slot = _SLOTS.get(name.lower())
-        if slot is not None:
-            if found is None:
-                found = {}
-            found[slot] = value
+        if slot is None:
+            continue
+        if slot < 0:  # content-type (-2) or content-encoding (-1)
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            content[slot] = f"{content[slot]}, {text}" if content[slot] else text
+            continue
+        if found is None:
+            found = {}
+        found[slot] = value
     if found is None:
-        return _NONE
+        return _NONE, content[0], content[1]
     try:
-        return _read(found, now_unix)
+        return _read(found, now_unix), content[0], content[1]
     except Exception:  # a value shape no parser foresaw: report nothing rather than fail the call
-        return _NONE
+        return _NONE, content[0], content[1]
 
 
 def parse_duration(text: str, now: float = 0.0) -> float | None:
@@ -165,6 +181,9 @@ _PARSERS = tuple(_PARSER_BY_HEADER.values())
 _SLOTS: dict[str | bytes, int] = {
     **{name: i for i, name in enumerate(_PARSER_BY_HEADER)},
     **{name.encode(): i for i, name in enumerate(_PARSER_BY_HEADER)},
+    # Not rate limits: read in the same pass for the digest, into `content[slot]`.
+    **{name: -2 for name in ("content-type", b"content-type")},
+    **{name: -1 for name in ("content-encoding", b"content-encoding")},
 }
 (
     _OA_LIMIT_REQUESTS,
