@@ -29,7 +29,16 @@ from opentelemetry.trace import Span, Status, StatusCode
 from . import semconv as sc
 from .decoding import Decoder, make_decoder
 from .framing import NDJSONFramer, SSEFramer
-from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
+from .records import (
+    CallRecord,
+    RequestFacts,
+    ResponseFacts,
+    Usage,
+    new_call_record,
+    new_rate_limits,
+    new_response_facts,
+    new_usage,
+)
 from .redact import scrub
 from .spans import request_attributes, response_attributes, span_name
 
@@ -47,7 +56,7 @@ SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
 _RETRY_HEADER = "x-stainless-retry-count"
 _BODY, _SSE, _NDJSON = 0, 1, 2
-_NO_LIMITS = RateLimits()
+_NO_LIMITS = new_rate_limits()
 #: Text-delta templates a stream may learn (each time the last one stopped matching).
 _TEMPLATE_TRIES = 3
 #: What may not stand in for a template's text: a quote or backslash (the JSON string would end or
@@ -320,10 +329,10 @@ class Call:
     def _record(self, how: str, exc: BaseException | None, end: float) -> CallRecord:
         facts = self._response_facts(how)
         error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
-        usage = Usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
+        usage = new_usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
         price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
         ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
-        return CallRecord(
+        return new_call_record(
             provider=self.route.provider, operation=self.route.operation, api=self.route.api,
             request_model=self.facts.model, response_model=facts.response_model,
             server_address=self.host, server_port=self.port, start_time_unix_nano=self.start_ns,
@@ -341,16 +350,16 @@ class Call:
 
     def _response_facts(self, how: str) -> ResponseFacts:
         if self._undecodable:
-            return ResponseFacts(completed=how == "read", parsed=False)
+            return new_response_facts(completed=how == "read", parsed=False)
         if self._mode == _BODY:
             body = b"".join(self._body)
             self._body = []
             if self.status_code is None:
-                return ResponseFacts(completed=False, parsed=False)
+                return new_response_facts(completed=False, parsed=False)
             if self.status_code >= 400:
                 return self.parser.parse_error(self.status_code, body)
             if how != "read" and not body:
-                return ResponseFacts(completed=False, parsed=False)
+                return new_response_facts(completed=False, parsed=False)
             return self.parser.parse_response(body)
         parser = self._stream_parser
         assert parser is not None and self._framer is not None

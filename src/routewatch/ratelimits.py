@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from routewatch.records import RateLimits
+from routewatch.records import RateLimits, new_rate_limits
 
 __all__ = ["parse_duration", "parse_rate_limits", "read_response_headers"]
 
@@ -32,7 +32,7 @@ def parse_rate_limits(
 
     `headers` is a mapping or (name, value) pairs, as str or bytes (latin-1), such as httpx's
     `response.headers.raw` (the cheapest form: `Headers.items()` decodes every header first).
-    Returns `RateLimits()` with every field None when nothing was sent.
+    Returns `new_rate_limits()` with every field None when nothing was sent.
     """
     return read_response_headers(headers, now_unix)[0]
 
@@ -97,7 +97,7 @@ def _read(found: Mapping[int, str | bytes], now: float) -> RateLimits:
         input_sent = v[_AN_INPUT : _AN_INPUT + 3] != [None, None, None]
         tighter = output_left is not None and (input_left is None or output_left < input_left)
         tokens = _AN_OUTPUT if tighter or not input_sent else _AN_INPUT
-    return RateLimits(
+    return new_rate_limits(
         remaining_requests=_first(v[_OA_REMAINING_REQUESTS], v[_AN_REQUESTS + 1]),
         remaining_tokens=_first(v[_OA_REMAINING_TOKENS], v[tokens + 1]),
         limit_requests=_first(v[_OA_LIMIT_REQUESTS], v[_AN_REQUESTS]),
@@ -195,7 +195,7 @@ _SLOTS: dict[str | bytes, int] = {
 ) = range(6)
 _AN_REQUESTS, _AN_TOKENS, _AN_INPUT, _AN_OUTPUT = range(6, 18, 3)
 _RETRY_AFTER, _RETRY_AFTER_MS = 18, 19
-_NONE = RateLimits()
+_NONE = new_rate_limits()
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _GO_DURATION = re.compile(

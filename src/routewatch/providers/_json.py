@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from ..records import RequestFacts, ResponseFacts
+from ..records import RequestFacts, ResponseFacts, new_request_facts, new_response_facts
 
 __all__ = [
     "OUTPUT_TEXT_CAP",
@@ -69,18 +69,18 @@ def guarded(fallback: Callable[..., T]) -> Callable[[Callable[P, T]], Callable[P
 
 def no_request(*_args: Any, **_kwargs: Any) -> RequestFacts:
     """Fallback of `parse_request`."""
-    return RequestFacts()
+    return new_request_facts()
 
 
 def unparsed(*_args: Any, **_kwargs: Any) -> ResponseFacts:
     """Fallback of `parse_response`."""
-    return ResponseFacts(parsed=False)
+    return new_response_facts(parsed=False)
 
 
 def status_error(*args: Any, **kwargs: Any) -> ResponseFacts:
     """Fallback of `parse_error(self, status_code, body)`: the status code is the error type."""
     status_code = kwargs.get("status_code", args[1] if len(args) > 1 else None)
-    return ResponseFacts(error_type=str(status_code), parsed=False)
+    return new_response_facts(error_type=str(status_code), parsed=False)
 
 
 def loads_or_none(data: bytes | str) -> Any:
@@ -219,7 +219,7 @@ class BufferedStreamParser:
 
     def finish(self) -> ResponseFacts:
         if not self._chunks:
-            return ResponseFacts(completed=False, parsed=False)
+            return new_response_facts(completed=False, parsed=False)
         return self._parse(b"\n".join(self._chunks))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     BufferedStreamParser,
@@ -47,13 +47,13 @@ def openai_request(body: bytes) -> RequestFacts:
     """Request facts for any OpenAI flavour: the field names do not collide across them."""
     obj = loads_or_none(body)
     if not isinstance(obj, dict):
-        return RequestFacts()
+        return new_request_facts()
     choices = get_int(obj, "n")
     fmt = get_dict(obj, "response_format") or get_dict(get_dict(obj, "text"), "format")
     kind = get_str(fmt, "type")
     schema = get_dict(fmt, "schema") or get_dict(get_dict(fmt, "json_schema"), "schema")
     tools = get_list(obj, "tools") or get_list(obj, "functions")
-    return RequestFacts(
+    return new_request_facts(
         model=get_str(obj, "model"),
         stream=get_bool(obj, "stream") is True,
         max_tokens=(
@@ -96,7 +96,7 @@ def openai_error(obj: Any) -> tuple[str | None, str | None]:
 def error_facts(status_code: int, body: bytes) -> ResponseFacts:
     obj = loads_or_none(body)
     error_type, message = openai_error(obj)
-    return ResponseFacts(
+    return new_response_facts(
         error_type=error_type or str(status_code),
         error_message=message,
         shape=shape_of(obj),
@@ -109,7 +109,7 @@ def _usage(usage: Any) -> Usage:
     cached = get_int(prompt_details, "cached_tokens")
     if cached is None:  # DeepSeek reports its cache hits at the top level.
         cached = get_int(usage, "prompt_cache_hit_tokens")
-    return Usage(
+    return new_usage(
         input_tokens=get_int(usage, "prompt_tokens"),
         output_tokens=get_int(usage, "completion_tokens"),
         cache_read_input_tokens=cached,
@@ -130,7 +130,7 @@ def _message_text(content: Any) -> str | None:
 def _parse_choices(body: bytes, chat: bool) -> ResponseFacts:
     obj = loads_or_none(body)
     if not isinstance(obj, dict):
-        return ResponseFacts(parsed=False)
+        return new_response_facts(parsed=False)
     error_type, message = openai_error(obj)
     text = TextBuffer()
     reasons: list[str] = []
@@ -150,7 +150,7 @@ def _parse_choices(body: bytes, chat: bool) -> ResponseFacts:
             refusal = True
             text.add(refused)
         tools += len(get_list(msg, "tool_calls") or ()) + (1 if get_dict(msg, "function_call") else 0)
-    return ResponseFacts(
+    return new_response_facts(
         response_id=get_str(obj, "id"),
         response_model=get_str(obj, "model"),
         finish_reasons=tuple(reasons),
@@ -287,7 +287,7 @@ class ChoicesStream:
         return output or bool(delta.get("reasoning_content") or delta.get("reasoning"))
 
     def finish(self) -> ResponseFacts:
-        return ResponseFacts(
+        return new_response_facts(
             response_id=self._id,
             response_model=self._model,
             finish_reasons=tuple(self._reasons[index] for index in sorted(self._reasons)),
@@ -353,11 +353,11 @@ class EmbeddingsParser(ChatCompletionsParser):
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
-        return ResponseFacts(
+            return new_response_facts(parsed=False)
+        return new_response_facts(
             response_id=get_str(obj, "id"),
             response_model=get_str(obj, "model"),
-            usage=Usage(input_tokens=get_int(get_dict(obj, "usage"), "prompt_tokens")),
+            usage=new_usage(input_tokens=get_int(get_dict(obj, "usage"), "prompt_tokens")),
             shape=shape_of(obj),
         )
 
