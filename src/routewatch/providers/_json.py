@@ -84,11 +84,29 @@ def status_error(*args: Any, **kwargs: Any) -> ResponseFacts:
 
 
 def loads_or_none(data: bytes | str) -> Any:
-    """The decoded JSON value, or None when `data` is not JSON (or is JSON `null`)."""
+    """The decoded JSON value, or None when `data` is not JSON (or is JSON `null`).
+
+    A UTF-8 object or array (what provider bodies are) goes straight to the decoder's C scanner;
+    `json.loads` would first sniff the encoding and pass through two more Python frames.
+    Anything else takes `json.loads`, so the answer is always the one `json.loads` gives.
+    """
     try:
+        if isinstance(data, bytes) and data[:1] in _OPENERS and data[1:2] != b"\x00":  # not UTF-16/32
+            text = data.decode("utf-8", "surrogatepass")
+            try:
+                value, end = _scan(text, 0)
+            except StopIteration:
+                return None
+            if end == len(text) or _WHITESPACE(text, end).end() == len(text):
+                return value
         return json.loads(data)
     except Exception:
         return None
+
+
+_OPENERS = (b"{", b"[")
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+_WHITESPACE = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]  # what JSONDecoder.decode skips
 
 
 def get_dict(obj: Any, key: str) -> dict[str, Any] | None:

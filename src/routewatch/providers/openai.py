@@ -43,36 +43,54 @@ __all__ = [
 ]
 
 
+#: The request keys `openai_request` reads; the getters run only for those a body has.
+_REQUEST_KEYS = frozenset(
+    (
+        "n", "response_format", "text", "tools", "functions", "model", "stream", "max_completion_tokens",
+        "max_tokens", "max_output_tokens", "temperature", "top_p", "top_k", "frequency_penalty",
+        "presence_penalty", "stop", "seed", "stream_options", "service_tier",
+    )
+)  # fmt: skip
+
+
 def openai_request(body: bytes) -> RequestFacts:
     """Request facts for any OpenAI flavour: the field names do not collide across them."""
     obj = loads_or_none(body)
     if not isinstance(obj, dict):
         return new_request_facts()
-    choices = get_int(obj, "n")
-    fmt = get_dict(obj, "response_format") or get_dict(get_dict(obj, "text"), "format")
+    sent = obj.keys() & _REQUEST_KEYS  # a body names a few of them: skip the getters of the others
+    choices = get_int(obj, "n") if "n" in sent else None
+    fmt = None
+    if "response_format" in sent or "text" in sent:
+        fmt = get_dict(obj, "response_format") or get_dict(get_dict(obj, "text"), "format")
     kind = get_str(fmt, "type")
-    schema = get_dict(fmt, "schema") or get_dict(get_dict(fmt, "json_schema"), "schema")
-    tools = get_list(obj, "tools") or get_list(obj, "functions")
+    schema = None
+    if kind == "json_schema":
+        schema = get_dict(fmt, "schema") or get_dict(get_dict(fmt, "json_schema"), "schema")
+    tools = (get_list(obj, "tools") or get_list(obj, "functions")) if "tools" in sent or "functions" in sent else None
+    max_tokens = None
+    if "max_completion_tokens" in sent or "max_tokens" in sent or "max_output_tokens" in sent:
+        max_tokens = (
+            get_int(obj, "max_completion_tokens") or get_int(obj, "max_tokens") or get_int(obj, "max_output_tokens")
+        )
     return new_request_facts(
         model=get_str(obj, "model"),
-        stream=get_bool(obj, "stream") is True,
-        max_tokens=(
-            get_int(obj, "max_completion_tokens") or get_int(obj, "max_tokens") or get_int(obj, "max_output_tokens")
-        ),
-        temperature=get_float(obj, "temperature"),
-        top_p=get_float(obj, "top_p"),
-        top_k=get_float(obj, "top_k"),
-        frequency_penalty=get_float(obj, "frequency_penalty"),
-        presence_penalty=get_float(obj, "presence_penalty"),
-        stop_sequences=str_tuple(obj.get("stop")),
-        seed=get_int(obj, "seed"),
+        stream=obj.get("stream") is True,
+        max_tokens=max_tokens,
+        temperature=get_float(obj, "temperature") if "temperature" in sent else None,
+        top_p=get_float(obj, "top_p") if "top_p" in sent else None,
+        top_k=get_float(obj, "top_k") if "top_k" in sent else None,
+        frequency_penalty=get_float(obj, "frequency_penalty") if "frequency_penalty" in sent else None,
+        presence_penalty=get_float(obj, "presence_penalty") if "presence_penalty" in sent else None,
+        stop_sequences=str_tuple(obj["stop"]) if "stop" in sent else None,
+        seed=get_int(obj, "seed") if "seed" in sent else None,
         choice_count=choices if choices is not None and choices != 1 else None,
         output_type="text" if kind == "text" else "json" if kind in ("json_object", "json_schema") else None,
-        json_schema=schema if kind == "json_schema" else None,
+        json_schema=schema,
         tool_choice_required=forces_tool(obj.get("tool_choice", obj.get("function_call"))) if tools else False,
         has_tools=bool(tools),
-        include_usage=get_bool(get_dict(obj, "stream_options"), "include_usage"),
-        service_tier=get_str(obj, "service_tier"),
+        include_usage=get_bool(get_dict(obj, "stream_options"), "include_usage") if "stream_options" in sent else None,
+        service_tier=get_str(obj, "service_tier") if "service_tier" in sent else None,
     )
 
 
