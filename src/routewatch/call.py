@@ -328,23 +328,26 @@ class Call:
 
     def _record(self, how: str, exc: BaseException | None, end: float) -> CallRecord:
         facts = self._response_facts(how)
-        error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
-        usage = new_usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
-        price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
-        ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
+        request, route, streamed = self.facts, self.route, self._mode != _BODY
+        error_type = _error_type(exc, facts, self.status_code, streamed, how)
+        usage = new_usage() if route.retrieval else facts.usage  # a read-back is not a new generation
+        price = self._inst.prices.cost(route.provider, facts.response_model or request.model, usage)
+        first_out = self._first_out
+        ttfc = None if first_out is None or not request.stream else first_out - self.start_perf
+        ctx = self.span.get_span_context()
+        trace_id, span_id = (ctx.trace_id, ctx.span_id) if ctx.is_valid else (None, None)
         return new_call_record(
-            provider=self.route.provider, operation=self.route.operation, api=self.route.api,
-            request_model=self.facts.model, response_model=facts.response_model,
+            provider=route.provider, operation=route.operation, api=route.api,
+            request_model=request.model, response_model=facts.response_model,
             server_address=self.host, server_port=self.port, start_time_unix_nano=self.start_ns,
             duration_s=end - self.start_perf, status_code=self.status_code, error_type=error_type,
-            stream=self._mode != _BODY or self.facts.stream,
-            stream_completed=facts.completed if self._mode != _BODY else None,
+            stream=streamed or request.stream, stream_completed=facts.completed if streamed else None,
             time_to_first_chunk_s=ttfc, chunk_intervals_s=tuple(self._intervals), usage=usage,
             cost_usd=price.usd, priced=price.priced,
-            output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
+            output_tokens_per_s=_tokens_per_s(usage, self.start_perf, first_out, end),
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
             retry_count=_retry_count(self._request_headers), rate_limits=self._limits, tags=self.tags,
-            request=self.facts, response=facts, **_span_ids(self.span),
+            request=request, response=facts, trace_id=trace_id, span_id=span_id,
             span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
 
@@ -420,13 +423,6 @@ def _event_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
 def _scope_name(span: Span) -> str:
     scope = getattr(span, "instrumentation_scope", None)
     return str(getattr(scope, "name", "") or "unknown")
-
-
-def _span_ids(span: Span) -> dict[str, int | None]:
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return {"trace_id": None, "span_id": None}
-    return {"trace_id": ctx.trace_id, "span_id": ctx.span_id}
 
 
 def _error_type(

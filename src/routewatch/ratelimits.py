@@ -97,19 +97,30 @@ def _read(found: Mapping[int, str | bytes], now: float) -> RateLimits:
         input_sent = v[_AN_INPUT : _AN_INPUT + 3] != [None, None, None]
         tighter = output_left is not None and (input_left is None or output_left < input_left)
         tokens = _AN_OUTPUT if tighter or not input_sent else _AN_INPUT
+    # Each figure: OpenAI's header, else Anthropic's (inline: this runs on every response).
+    a, b = v[_OA_REMAINING_REQUESTS], v[_AN_REQUESTS + 1]
+    remaining_requests = a if a is not None else b
+    a, b = v[_OA_REMAINING_TOKENS], v[tokens + 1]
+    remaining_tokens = a if a is not None else b
+    a, b = v[_OA_LIMIT_REQUESTS], v[_AN_REQUESTS]
+    limit_requests = a if a is not None else b
+    a, b = v[_OA_LIMIT_TOKENS], v[tokens]
+    limit_tokens = a if a is not None else b
+    a, b = v[_OA_RESET_REQUESTS], v[_AN_REQUESTS + 2]
+    reset_requests_s = a if a is not None else b
+    a, b = v[_OA_RESET_TOKENS], v[tokens + 2]
+    reset_tokens_s = a if a is not None else b
+    a, b = v[_RETRY_AFTER_MS], v[_RETRY_AFTER]  # as the OpenAI SDK: ms wins
+    retry_after_s = a if a is not None else b
     return new_rate_limits(
-        remaining_requests=_first(v[_OA_REMAINING_REQUESTS], v[_AN_REQUESTS + 1]),
-        remaining_tokens=_first(v[_OA_REMAINING_TOKENS], v[tokens + 1]),
-        limit_requests=_first(v[_OA_LIMIT_REQUESTS], v[_AN_REQUESTS]),
-        limit_tokens=_first(v[_OA_LIMIT_TOKENS], v[tokens]),
-        reset_requests_s=_first(v[_OA_RESET_REQUESTS], v[_AN_REQUESTS + 2]),
-        reset_tokens_s=_first(v[_OA_RESET_TOKENS], v[tokens + 2]),
-        retry_after_s=_first(v[_RETRY_AFTER_MS], v[_RETRY_AFTER]),  # as the OpenAI SDK: ms wins
+        remaining_requests,
+        remaining_tokens,
+        limit_requests,
+        limit_tokens,
+        reset_requests_s,
+        reset_tokens_s,
+        retry_after_s,
     )
-
-
-def _first(a: Any, b: Any) -> Any:
-    return a if a is not None else b
 
 
 def _count(text: str, now: float) -> int | None:
