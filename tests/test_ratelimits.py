@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routewatch.ratelimits import parse_duration, parse_rate_limits
+from routewatch.ratelimits import parse_duration, parse_rate_limits, read_response_headers
 from routewatch.records import RateLimits
 
 NOW = 1_751_364_000.0  # 2025-07-01T10:00:00Z
@@ -186,3 +186,13 @@ HEADER_NAMES = st.sampled_from(
 )
 def test_never_raises_on_arbitrary_header_text(headers: list[tuple[str | bytes, str | bytes]], now: float) -> None:
     assert isinstance(parse_rate_limits(headers, now), RateLimits)
+
+
+def test_content_headers_are_read_in_the_same_pass() -> None:
+    raw = [(b"Content-Type", b"text/event-stream"), (b"content-encoding", b"gzip"), (b"Content-Encoding", b"br")]
+    assert read_response_headers(raw, NOW) == (RateLimits(), "text/event-stream", "gzip, br")
+    assert read_response_headers([(b"x-ratelimit-remaining-requests", b"7")], NOW) == (
+        RateLimits(remaining_requests=7),
+        "",
+        "",
+    )

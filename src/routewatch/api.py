@@ -91,7 +91,7 @@ def _build(
     )
     sinks = []
     if options.get("metrics", True):
-        sinks.append(_call_metrics(meter_provider, bool(options.get("per_chunk_metrics", False))).record)
+        sinks.append(_call_metrics(meter_provider).sink(bool(options.get("per_chunk_metrics", False))))
     monitor = options.get("monitor")
     if monitor is not None:
         sinks.append(monitor.record)
@@ -143,7 +143,7 @@ def instrument(
 
 _warmed: weakref.WeakSet[PriceBook] = weakref.WeakSet()
 _default_books: dict[str | None, PriceBook] = {}
-_metrics_by_provider: dict[tuple[int, bool], tuple[Any, CallMetrics]] = {}
+_metrics_by_provider: dict[int, tuple[Any, CallMetrics]] = {}
 
 
 def _default_prices() -> PriceBook:
@@ -155,12 +155,13 @@ def _default_prices() -> PriceBook:
     return book
 
 
-def _call_metrics(meter_provider: Any, per_chunk: bool) -> CallMetrics:
-    """Instruments are created once per meter provider, as the SDK expects."""
-    key = (id(meter_provider), per_chunk)
+def _call_metrics(meter_provider: Any) -> CallMetrics:
+    """Instruments are created once per meter provider, as the SDK expects (the cost counter's
+    callback, and so its totals, are the first instance's)."""
+    key = id(meter_provider)
     found = _metrics_by_provider.get(key)
     if found is None or found[0] is not meter_provider:
-        found = (meter_provider, CallMetrics(meter_provider, per_chunk=per_chunk))
+        found = (meter_provider, CallMetrics(meter_provider))
         _metrics_by_provider[key] = found
     return found[1]
 

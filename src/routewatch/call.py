@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -27,7 +29,16 @@ from opentelemetry.trace import Span, Status, StatusCode
 from . import semconv as sc
 from .decoding import Decoder, make_decoder
 from .framing import NDJSONFramer, SSEFramer
-from .records import CallRecord, RateLimits, RequestFacts, ResponseFacts, Usage
+from .records import (
+    CallRecord,
+    RequestFacts,
+    ResponseFacts,
+    Usage,
+    new_call_record,
+    new_rate_limits,
+    new_response_facts,
+    new_usage,
+)
 from .redact import scrub
 from .spans import request_attributes, response_attributes, span_name
 
@@ -45,6 +56,12 @@ SPILL_BYTES = 64 * 1024
 _MAX_INTERVALS = 16_384
 _RETRY_HEADER = "x-stainless-retry-count"
 _BODY, _SSE, _NDJSON = 0, 1, 2
+_NO_LIMITS = new_rate_limits()
+#: Text-delta templates a stream may learn (each time the last one stopped matching).
+_TEMPLATE_TRIES = 3
+#: What may not stand in for a template's text: a quote or backslash (the JSON string would end or
+#: escape) or a line break (the event would be framed differently).
+_UNSAFE = re.compile(rb'["\\\r\n]').search
 
 RawChunks = list[tuple[bytes, float]]
 
@@ -54,9 +71,9 @@ class Call:
 
     __slots__ = (
         "_body", "_body_size", "_decoder", "_digest_lock", "_facts", "_finished", "_first_out", "_framer",
-        "_headers", "_inst", "_intervals", "_last_out", "_lock", "_mode", "_request", "_request_headers",
-        "_spilled", "_stream_parser", "_undecodable", "host", "own_span", "parser", "pending", "port", "raw",
-        "route", "span", "start_ns", "start_perf", "status_code", "tags",
+        "_headers", "_inst", "_intervals", "_last_out", "_learn", "_limits", "_lock", "_mode", "_request",
+        "_request_headers", "_spilled", "_stream_parser", "_template", "_undecodable", "host", "own_span",
+        "parser", "pending", "port", "raw", "route", "span", "start_ns", "start_perf", "status_code", "tags",
     )  # fmt: skip
 
     def __init__(
@@ -142,14 +159,16 @@ class Call:
         self._intervals: list[float] = []
         self._decoder: Decoder | None = None
         self._undecodable = False
+        self._template: tuple[bytes, bytes] = (b"", b"")
+        self._learn = 0
+        self._limits = _NO_LIMITS
         headers = self._headers
         if headers is None:
             return
         try:
-            encoding = headers.get("content-encoding")
+            self._limits, content_type, encoding = self._inst.response_headers(headers.raw)
             if encoding:
                 self._use_decoder(encoding)
-            content_type = headers.get("content-type", "")
             status_code = self.status_code
             if status_code is not None and 200 <= status_code < 300:
                 if "text/event-stream" in content_type:
@@ -158,6 +177,8 @@ class Call:
                     self._mode, self._framer = _NDJSON, NDJSONFramer()
                 if self._framer is not None:
                     self._stream_parser = self.parser.stream_parser()
+                    if self._mode == _SSE and hasattr(self._stream_parser, "add_texts"):
+                        self._learn = _TEMPLATE_TRIES
         except Exception:
             self._mode, self._framer = _BODY, None
             self._inst.internal_error("reading response headers")
@@ -173,6 +194,9 @@ class Call:
         """Decode, frame and parse chunks in arrival order, timing the ones that carried output."""
         if self._mode < 0:
             self._setup()
+        if self._mode != _BODY and self._decoder is None and not self._undecodable:
+            self._frame(batch)  # the usual stream: nothing to decode
+            return
         for chunk, now in batch:
             if self._decoder is not None:
                 try:
@@ -187,18 +211,77 @@ class Call:
                     self._body.append(chunk)
                     self._body_size += len(chunk)
                 continue
-            try:
-                parser = self._stream_parser
-                for name, data in self._framer.feed(chunk):  # type: ignore[union-attr]
-                    if parser.feed(name, data):  # type: ignore[union-attr]
-                        if self._first_out is None:
-                            self._first_out = now
-                        elif len(self._intervals) < _MAX_INTERVALS:
-                            self._intervals.append(now - self._last_out)
-                        self._last_out = now
-            except Exception:
-                self._mode = _BODY  # stop parsing this body; the app still gets every byte
-                self._inst.internal_error("parsing a streamed chunk")
+            self._frame(((chunk, now),))
+
+    def _frame(self, batch: Sequence[tuple[bytes, float]]) -> None:
+        """Frame and parse chunks of a stream, timing the events that carried output.
+
+        A chunk that repeats the parser's text-delta template (see `TextDeltaParser`) is not framed
+        nor fed: its text is cut out of it and handed to the parser with the others, in order.
+        """
+        framer, parser = self._framer, self._stream_parser
+        assert framer is not None and parser is not None
+        head, tail = self._template
+        skip, cut = len(head), len(tail)
+        first_out, last_out, intervals = self._first_out, self._last_out, self._intervals
+        texts: list[str] = []
+        chunks = iter(batch)
+        try:
+            for chunk, now in chunks:
+                outputs = 0
+                if head and framer.idle and chunk.startswith(head) and chunk.endswith(tail):
+                    text = chunk[skip : len(chunk) - cut]  # empty if head and tail overlap
+                    if text and _UNSAFE(text) is None:
+                        try:
+                            texts.append(text.decode("utf-8"))
+                            outputs = 1
+                        except UnicodeDecodeError:
+                            pass
+                if not outputs:
+                    if texts:
+                        parser.add_texts(texts)  # type: ignore[attr-defined]
+                        texts = []
+                    events = framer.feed(chunk)
+                    for name, data in events:
+                        if parser.feed(name, data):
+                            outputs += 1
+                    if outputs and self._learn:
+                        head, tail = self._learn_template(chunk, events)
+                        skip, cut = len(head), len(tail)
+                if outputs:
+                    if first_out is None:
+                        first_out = now
+                        outputs -= 1
+                    if outputs and len(intervals) < _MAX_INTERVALS:
+                        intervals.append(now - last_out)
+                        if outputs > 1:  # several events in one chunk: they came together
+                            intervals.extend([0.0] * min(outputs - 1, _MAX_INTERVALS - len(intervals)))
+                    last_out = now
+            if texts:
+                parser.add_texts(texts)  # type: ignore[attr-defined]
+        except Exception:
+            self._mode = _BODY  # stop parsing this body; the app still gets every byte
+            self._inst.internal_error("parsing a streamed chunk")
+            self._first_out, self._last_out = first_out, last_out
+            self._digest(list(chunks))  # the rest, kept as the body
+            return
+        self._first_out, self._last_out = first_out, last_out
+
+    def _learn_template(self, chunk: bytes, events: list[tuple[str | None, bytes]]) -> tuple[bytes, bytes]:
+        """The chunk's bytes before and after its text, when it was one whole text-delta event."""
+        self._learn -= 1
+        if len(events) != 1 or not self._framer.idle or b"\r" in chunk:  # type: ignore[union-attr]  # set with the parser
+            return self._template
+        name, data = events[0]
+        span = self._stream_parser.text_span(name, data)  # type: ignore[union-attr]
+        at = len(chunk) - 2 - len(data)
+        if span is None or at < 0 or not chunk.endswith(b"\n\n") or chunk[at : at + len(data)] != data:
+            return self._template
+        start, end = at + span[0], at + span[1]
+        if _UNSAFE(chunk, start, end) is not None:
+            return self._template
+        self._template = (chunk[:start], chunk[end:])
+        return self._template
 
     # --- the end ----------------------------------------------------------------------------------
     def finish(self, how: str, exc: BaseException | None = None) -> None:
@@ -245,41 +328,41 @@ class Call:
 
     def _record(self, how: str, exc: BaseException | None, end: float) -> CallRecord:
         facts = self._response_facts(how)
-        error_type = _error_type(exc, facts, self.status_code, self._mode != _BODY, how)
-        usage = Usage() if self.route.retrieval else facts.usage  # a read-back is not a new generation
-        price = self._inst.prices.cost(self.route.provider, facts.response_model or self.facts.model, usage)
-        ttfc = None if self._first_out is None or not self.facts.stream else self._first_out - self.start_perf
-        return CallRecord(
-            provider=self.route.provider, operation=self.route.operation, api=self.route.api,
-            request_model=self.facts.model, response_model=facts.response_model,
+        request, route, streamed = self.facts, self.route, self._mode != _BODY
+        error_type = _error_type(exc, facts, self.status_code, streamed, how)
+        usage = new_usage() if route.retrieval else facts.usage  # a read-back is not a new generation
+        price = self._inst.prices.cost(route.provider, facts.response_model or request.model, usage)
+        first_out = self._first_out
+        ttfc = None if first_out is None or not request.stream else first_out - self.start_perf
+        ctx = self.span.get_span_context()
+        trace_id, span_id = (ctx.trace_id, ctx.span_id) if ctx.is_valid else (None, None)
+        return new_call_record(
+            provider=route.provider, operation=route.operation, api=route.api,
+            request_model=request.model, response_model=facts.response_model,
             server_address=self.host, server_port=self.port, start_time_unix_nano=self.start_ns,
             duration_s=end - self.start_perf, status_code=self.status_code, error_type=error_type,
-            stream=self._mode != _BODY or self.facts.stream,
-            stream_completed=facts.completed if self._mode != _BODY else None,
+            stream=streamed or request.stream, stream_completed=facts.completed if streamed else None,
             time_to_first_chunk_s=ttfc, chunk_intervals_s=tuple(self._intervals), usage=usage,
             cost_usd=price.usd, priced=price.priced,
-            output_tokens_per_s=_tokens_per_s(usage, self.start_perf, self._first_out, end),
+            output_tokens_per_s=_tokens_per_s(usage, self.start_perf, first_out, end),
             finish_reasons=facts.finish_reasons, response_id=facts.response_id,
-            retry_count=_retry_count(self._request_headers), rate_limits=self._rate_limits(), tags=self.tags,
-            request=self.facts, response=facts, **_span_ids(self.span),
+            retry_count=_retry_count(self._request_headers), rate_limits=self._limits, tags=self.tags,
+            request=request, response=facts, trace_id=trace_id, span_id=span_id,
             span_scope=None if self.own_span else _scope_name(self.span),
         )  # fmt: skip
 
-    def _rate_limits(self) -> RateLimits:
-        return RateLimits() if self._headers is None else self._inst.rate_limits(self._headers.raw)
-
     def _response_facts(self, how: str) -> ResponseFacts:
         if self._undecodable:
-            return ResponseFacts(completed=how == "read", parsed=False)
+            return new_response_facts(completed=how == "read", parsed=False)
         if self._mode == _BODY:
             body = b"".join(self._body)
             self._body = []
             if self.status_code is None:
-                return ResponseFacts(completed=False, parsed=False)
+                return new_response_facts(completed=False, parsed=False)
             if self.status_code >= 400:
                 return self.parser.parse_error(self.status_code, body)
             if how != "read" and not body:
-                return ResponseFacts(completed=False, parsed=False)
+                return new_response_facts(completed=False, parsed=False)
             return self.parser.parse_response(body)
         parser = self._stream_parser
         assert parser is not None and self._framer is not None
@@ -294,9 +377,10 @@ class Call:
                 span.end()
             return
         if self.own_span:
-            attrs = request_attributes(self.route, record.request, self.host, self.port)
+            start_model = self._request[3] if self._request is not None else record.request_model
+            attrs = request_attributes(self.route, record.request, start_model)
             attrs.update(response_attributes(record))
-            if self._request is not None and self._request[3] != record.request_model:
+            if start_model != record.request_model:
                 span.update_name(span_name(self.route, record.request_model))  # the peeked model was not it
         else:
             attrs = response_attributes(record)
@@ -339,13 +423,6 @@ def _event_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
 def _scope_name(span: Span) -> str:
     scope = getattr(span, "instrumentation_scope", None)
     return str(getattr(scope, "name", "") or "unknown")
-
-
-def _span_ids(span: Span) -> dict[str, int | None]:
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return {"trace_id": None, "span_id": None}
-    return {"trace_id": ctx.trace_id, "span_id": ctx.span_id}
 
 
 def _error_type(

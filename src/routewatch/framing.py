@@ -21,19 +21,20 @@ class SSEFramer:
     ignored; CR, LF and CRLF all end lines.
     """
 
-    __slots__ = ("_buf", "_pending_cr", "dropped", "max_event_bytes")
+    __slots__ = ("_buf", "_pending_cr", "dropped", "idle", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = _MAX_EVENT_BYTES) -> None:
         self._buf = b""
         self._pending_cr = False
         self.max_event_bytes = max_event_bytes
         self.dropped = 0
+        #: Nothing is buffered: the next chunk starts a fresh event (read per chunk, so a plain slot).
+        self.idle = True
 
     def feed(self, chunk: bytes) -> list[Event]:
         # Fast path: exactly one complete one-line `data:` event, the usual network chunk.
         if (
-            not self._buf
-            and not self._pending_cr
+            self.idle
             and chunk.startswith(b"data: ")
             and chunk.find(b"\n") == len(chunk) - 2
             and chunk.endswith(b"\n\n")
@@ -54,6 +55,7 @@ class SSEFramer:
             self._keep(buf)
             return []
         self._buf = buf[end + 2 :]
+        self.idle = not self._buf and not self._pending_cr
         events: list[Event] = []
         for block in buf[:end].split(b"\n\n"):
             if block:
@@ -65,6 +67,7 @@ class SSEFramer:
     def flush(self) -> list[Event]:
         """Frame what remains at end of body (a final event with no blank line after it)."""
         rest, self._buf = self._buf, b""
+        self._pending_cr, self.idle = False, True
         event = _parse_block(rest.strip(b"\n")) if rest.strip() else None
         return [event] if event is not None else []
 
@@ -74,6 +77,7 @@ class SSEFramer:
             self._buf = b""
         else:
             self._buf = buf
+        self.idle = not self._buf and not self._pending_cr
 
 
 def _parse_block(block: bytes) -> Event | None:
@@ -100,12 +104,14 @@ def _parse_block(block: bytes) -> Event | None:
 class NDJSONFramer:
     """Splits a newline-delimited JSON body into `(None, line)` pairs, skipping blank lines."""
 
-    __slots__ = ("_buf", "dropped", "max_event_bytes")
+    __slots__ = ("_buf", "dropped", "idle", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = _MAX_EVENT_BYTES) -> None:
         self._buf = b""
         self.max_event_bytes = max_event_bytes
         self.dropped = 0
+        #: Nothing is buffered: the next chunk starts a fresh line.
+        self.idle = True
 
     def feed(self, chunk: bytes) -> list[Event]:
         buf = self._buf + chunk if self._buf else chunk
@@ -115,10 +121,13 @@ class NDJSONFramer:
                 self.dropped += 1
                 buf = b""
             self._buf = buf
+            self.idle = not buf
             return []
         self._buf = buf[end + 1 :]
+        self.idle = not self._buf
         return [(None, line) for line in buf[:end].split(b"\n") if line.strip()]
 
     def flush(self) -> list[Event]:
         rest, self._buf = self._buf, b""
+        self.idle = True
         return [(None, rest)] if rest.strip() else []

@@ -24,7 +24,7 @@ from .classify import RouteTable
 from .pricing import PriceBook
 from .providers import get_parser
 from .providers.peek import peek_model
-from .ratelimits import parse_rate_limits
+from .ratelimits import read_response_headers
 from .records import CallRecord, RateLimits, RequestFacts
 from .spans import is_foreign_genai_span, span_name, start_attributes
 from .tags import current_tags
@@ -120,8 +120,9 @@ class Instrumentation:
             return facts
 
     # --- helpers for Call ---------------------------------------------------------------------------
-    def rate_limits(self, raw_headers: Any) -> RateLimits:
-        return parse_rate_limits(raw_headers, time.time())
+    def response_headers(self, raw_headers: Any) -> tuple[RateLimits, str, str]:
+        """(rate limits, Content-Type, Content-Encoding) of a response."""
+        return read_response_headers(raw_headers, time.time())
 
     def content_attributes(self, record: CallRecord) -> dict[str, Any]:
         return content_attributes(record)

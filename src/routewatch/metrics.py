@@ -3,12 +3,17 @@
 Instruments are created once per meter provider, with the convention's names, units and advisory
 bucket boundaries. Metric attributes are bounded: provider, operation, models, server, error type
 and the low-cardinality tags (tenant, task, route) under a per-key value cap. No ids, no prompts.
+
+Each series' attribute dicts are made once. The histograms take one SDK measurement per point; the
+cost and the unpriced-call count, one of which every successful call adds to, are summed here per
+series and observed at collection (observable counters: the same monotonic sums a Counter exports).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
 
@@ -27,6 +32,10 @@ _SELF_METERED_SCOPES = ("opentelemetry.instrumentation.", "opentelemetry.util.ge
 _MAX_VALUES_PER_TAG = 100
 METRIC_INTERNAL_ERRORS = "routewatch.internal.errors"
 _OTHER = "_other"
+#: Series whose attribute dicts (and cost total) are kept; the OTel SDK's own default limit of
+#: attribute sets per instrument, past which it reports an overflow series, as the cost does here.
+_MAX_SERIES = 2000
+_OVERFLOW: dict[str, Any] = {"otel.metric.overflow": True}
 
 
 class _CardinalityGuard:
@@ -77,11 +86,15 @@ class CallMetrics:
             description="Time between consecutive output chunks of a streamed response.",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )  # fmt: skip
-        self.cost = meter.create_counter(
-            sc.METRIC_COST, unit="USD", description="Cost of priced GenAI calls, from routewatch's price table."
-        )
-        self.unpriced = meter.create_counter(
-            sc.METRIC_UNPRICED_CALLS, unit="{call}",
+        # Every successful call is either costed or unpriced: both counts are summed here per series
+        # and observed at collection, the same monotonic sums a Counter exports, without an SDK
+        # measurement (~100k instructions of the worker's) per call.
+        meter.create_observable_counter(
+            sc.METRIC_COST, [self._observe_cost], unit="USD",
+            description="Cost of priced GenAI calls, from routewatch's price table.",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            sc.METRIC_UNPRICED_CALLS, [self._observe_unpriced], unit="{call}",
             description="Calls whose cost is unknown (unpriced model or unknown usage).",
         )  # fmt: skip
         self.unparsed = meter.create_counter(
@@ -97,6 +110,13 @@ class CallMetrics:
             description="Failures inside routewatch (each logged; the app's call was unaffected).",
         )  # fmt: skip
         self._guard = _CardinalityGuard(_MAX_VALUES_PER_TAG)
+        self._series: dict[tuple[Any, ...], _Series] = {}
+        self._overflow = _Series(_OVERFLOW)  # what past `_MAX_SERIES` series add up to
+
+    def sink(self, per_chunk: bool) -> Callable[[CallRecord], None]:
+        """What the signal bus calls with each record: `record`, with every output-chunk interval
+        in `time_per_output_chunk` (`per_chunk`) or each streamed call's mean interval."""
+        return self._record_each_chunk if per_chunk else self._record_mean
 
     def attributes(self, record: CallRecord) -> dict[str, str | int]:
         attrs: dict[str, str | int] = {
@@ -117,35 +137,93 @@ class CallMetrics:
         return attrs
 
     def record(self, record: CallRecord) -> None:
-        attrs = self.attributes(record)
+        self._record(record, self.per_chunk)
+
+    def _record_mean(self, record: CallRecord) -> None:
+        self._record(record, False)
+
+    def _record_each_chunk(self, record: CallRecord) -> None:
+        self._record(record, True)
+
+    def _record(self, record: CallRecord, per_chunk: bool) -> None:
+        series = self._series_of(record)
+        attrs = series.attrs if series is not None else self.attributes(record)
         scope = record.span_scope
         if scope is None or not scope.startswith(_SELF_METERED_SCOPES):
-            self._record_duration_and_tokens(record, attrs)
+            self._record_duration_and_tokens(record, attrs, series)
         if record.time_to_first_chunk_s is not None:
             self.ttfc.record(record.time_to_first_chunk_s, attrs)
         intervals = record.chunk_intervals_s
         if intervals:
-            if self.per_chunk:
+            if per_chunk:
                 _record_each(self.tpoc, intervals, attrs)
             else:
                 self.tpoc.record(sum(intervals) / len(intervals), attrs)
         if not record.response.parsed:
             self.unparsed.add(1, {sc.GEN_AI_PROVIDER_NAME: record.provider, sc.RW_API: record.api})
-        if record.cost_usd is not None:
-            self.cost.add(record.cost_usd, attrs)
-        elif record.error_type is None:
-            self.unpriced.add(1, attrs)
+        usd = record.cost_usd
+        if usd is not None or record.error_type is None:
+            totals = series if series is not None else self._overflow
+            if usd is None:
+                totals.unpriced += 1
+            else:
+                totals.usd = usd if totals.usd is None else totals.usd + usd
 
-    def _record_duration_and_tokens(self, record: CallRecord, attrs: dict[str, str | int]) -> None:
+    def _series_of(self, record: CallRecord) -> _Series | None:
+        """The record's series (its metric attributes, made once), or None past `_MAX_SERIES`."""
+        tags = record.tags
+        if tags:
+            admit = self._guard.admit
+            tags = tuple((key, admit(key, value)) for key, value in tags if key in _METRIC_TAGS)
+        key = (
+            record.operation, record.provider, record.request_model, record.response_model,
+            record.server_address, record.server_port, tags,
+        )  # fmt: skip
+        series = self._series.get(key)
+        if series is None and len(self._series) < _MAX_SERIES:
+            series = self._series.setdefault(key, _Series(self.attributes(record)))
+        return series
+
+    def _record_duration_and_tokens(
+        self, record: CallRecord, attrs: dict[str, str | int], series: _Series | None
+    ) -> None:
         if record.error_type is not None:
             self.duration.record(record.duration_s, {**attrs, sc.ERROR_TYPE: record.error_type})
         else:
             self.duration.record(record.duration_s, attrs)
         usage = record.usage
         if usage.input_tokens is not None:
-            self.tokens.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
+            self.tokens.record(usage.input_tokens, series.input if series else _with_type(attrs, "input"))
         if usage.output_tokens is not None:
-            self.tokens.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+            self.tokens.record(usage.output_tokens, series.output if series else _with_type(attrs, "output"))
+
+    def _observe_cost(self, options: CallbackOptions) -> Iterable[Observation]:
+        """Each series' total cost so far (cumulative, as a Counter's sum)."""
+        for series in [*self._series.values(), self._overflow]:
+            if series.usd is not None:
+                yield Observation(series.usd, series.attrs)
+
+    def _observe_unpriced(self, options: CallbackOptions) -> Iterable[Observation]:
+        for series in [*self._series.values(), self._overflow]:
+            if series.unpriced:
+                yield Observation(series.unpriced, series.attrs)
+
+
+class _Series:
+    """One metric series' attribute dicts, made once, and its cost and unpriced-call totals."""
+
+    __slots__ = ("attrs", "input", "output", "unpriced", "usd")
+
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.attrs = attrs
+        self.input = _with_type(attrs, "input")
+        self.output = _with_type(attrs, "output")
+        self.usd: float | None = None  # None until a priced call (a cost of 0 is a point of 0)
+        self.unpriced = 0
+
+
+def _with_type(attrs: dict[str, Any], token_type: str) -> dict[str, Any]:
+    return {**attrs, sc.GEN_AI_TOKEN_TYPE: token_type}
 
 
 def _observe_drops(options: CallbackOptions) -> Iterable[Observation]:

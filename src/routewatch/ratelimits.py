@@ -1,7 +1,8 @@
 """Rate-limit headroom from response headers: OpenAI, Anthropic, and `retry-after`.
 
-`parse_rate_limits` runs on every response, so it makes one pass over the header pairs with one
-dict lookup each and parses values only for the few names it knows. Garbage values are skipped,
+`read_response_headers` runs on every response, so it makes one pass over the header pairs with one
+dict lookup each and parses values only for the few names it knows (Content-Type and
+Content-Encoding too, which the digest needs). Garbage values are skipped,
 never raised.
 
 >>> raw = [(b"X-RateLimit-Remaining-Tokens", b"149000"), (b"x-ratelimit-reset-tokens", b"6m0s")]
@@ -19,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from routewatch.records import RateLimits
+from routewatch.records import RateLimits, new_rate_limits
 
-__all__ = ["parse_duration", "parse_rate_limits"]
+__all__ = ["parse_duration", "parse_rate_limits", "read_response_headers"]
 
 
 def parse_rate_limits(
@@ -31,22 +32,37 @@ def parse_rate_limits(
 
     `headers` is a mapping or (name, value) pairs, as str or bytes (latin-1), such as httpx's
     `response.headers.raw` (the cheapest form: `Headers.items()` decodes every header first).
-    Returns `RateLimits()` with every field None when nothing was sent.
+    Returns `new_rate_limits()` with every field None when nothing was sent.
     """
+    return read_response_headers(headers, now_unix)[0]
+
+
+def read_response_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]], now_unix: float
+) -> tuple[RateLimits, str, str]:
+    """(rate limits, Content-Type, Content-Encoding) in the same one pass: what a response's
+    digest needs from its headers. A header sent twice reads as its values joined by ", ", as
+    `Headers.get` gives it; an absent one as ""."""
     found: dict[int, str | bytes] | None = None
+    content: list[str] = ["", ""]
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in pairs:
         slot = _SLOTS.get(name.lower())
-        if slot is not None:
-            if found is None:
-                found = {}
-            found[slot] = value
+        if slot is None:
+            continue
+        if slot < 0:  # content-type (-2) or content-encoding (-1)
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            content[slot] = f"{content[slot]}, {text}" if content[slot] else text
+            continue
+        if found is None:
+            found = {}
+        found[slot] = value
     if found is None:
-        return _NONE
+        return _NONE, content[0], content[1]
     try:
-        return _read(found, now_unix)
+        return _read(found, now_unix), content[0], content[1]
     except Exception:  # a value shape no parser foresaw: report nothing rather than fail the call
-        return _NONE
+        return _NONE, content[0], content[1]
 
 
 def parse_duration(text: str, now: float = 0.0) -> float | None:
@@ -81,19 +97,30 @@ def _read(found: Mapping[int, str | bytes], now: float) -> RateLimits:
         input_sent = v[_AN_INPUT : _AN_INPUT + 3] != [None, None, None]
         tighter = output_left is not None and (input_left is None or output_left < input_left)
         tokens = _AN_OUTPUT if tighter or not input_sent else _AN_INPUT
-    return RateLimits(
-        remaining_requests=_first(v[_OA_REMAINING_REQUESTS], v[_AN_REQUESTS + 1]),
-        remaining_tokens=_first(v[_OA_REMAINING_TOKENS], v[tokens + 1]),
-        limit_requests=_first(v[_OA_LIMIT_REQUESTS], v[_AN_REQUESTS]),
-        limit_tokens=_first(v[_OA_LIMIT_TOKENS], v[tokens]),
-        reset_requests_s=_first(v[_OA_RESET_REQUESTS], v[_AN_REQUESTS + 2]),
-        reset_tokens_s=_first(v[_OA_RESET_TOKENS], v[tokens + 2]),
-        retry_after_s=_first(v[_RETRY_AFTER_MS], v[_RETRY_AFTER]),  # as the OpenAI SDK: ms wins
+    # Each figure: OpenAI's header, else Anthropic's (inline: this runs on every response).
+    a, b = v[_OA_REMAINING_REQUESTS], v[_AN_REQUESTS + 1]
+    remaining_requests = a if a is not None else b
+    a, b = v[_OA_REMAINING_TOKENS], v[tokens + 1]
+    remaining_tokens = a if a is not None else b
+    a, b = v[_OA_LIMIT_REQUESTS], v[_AN_REQUESTS]
+    limit_requests = a if a is not None else b
+    a, b = v[_OA_LIMIT_TOKENS], v[tokens]
+    limit_tokens = a if a is not None else b
+    a, b = v[_OA_RESET_REQUESTS], v[_AN_REQUESTS + 2]
+    reset_requests_s = a if a is not None else b
+    a, b = v[_OA_RESET_TOKENS], v[tokens + 2]
+    reset_tokens_s = a if a is not None else b
+    a, b = v[_RETRY_AFTER_MS], v[_RETRY_AFTER]  # as the OpenAI SDK: ms wins
+    retry_after_s = a if a is not None else b
+    return new_rate_limits(
+        remaining_requests,
+        remaining_tokens,
+        limit_requests,
+        limit_tokens,
+        reset_requests_s,
+        reset_tokens_s,
+        retry_after_s,
     )
-
-
-def _first(a: Any, b: Any) -> Any:
-    return a if a is not None else b
 
 
 def _count(text: str, now: float) -> int | None:
@@ -165,6 +192,9 @@ _PARSERS = tuple(_PARSER_BY_HEADER.values())
 _SLOTS: dict[str | bytes, int] = {
     **{name: i for i, name in enumerate(_PARSER_BY_HEADER)},
     **{name.encode(): i for i, name in enumerate(_PARSER_BY_HEADER)},
+    # Not rate limits: read in the same pass for the digest, into `content[slot]`.
+    **{name: -2 for name in ("content-type", b"content-type")},
+    **{name: -1 for name in ("content-encoding", b"content-encoding")},
 }
 (
     _OA_LIMIT_REQUESTS,
@@ -176,7 +206,7 @@ _SLOTS: dict[str | bytes, int] = {
 ) = range(6)
 _AN_REQUESTS, _AN_TOKENS, _AN_INPUT, _AN_OUTPUT = range(6, 18, 3)
 _RETRY_AFTER, _RETRY_AFTER_MS = 18, 19
-_NONE = RateLimits()
+_NONE = new_rate_limits()
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _GO_DURATION = re.compile(

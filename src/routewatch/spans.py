@@ -39,17 +39,11 @@ def start_attributes(route: Route, model: str | None, host: str, port: int | Non
     return attrs
 
 
-def request_attributes(route: Route, facts: RequestFacts, host: str, port: int | None) -> AttributeDict:
-    """Everything the request tells, including what `start_attributes` gave."""
-    attrs: AttributeDict = {
-        sc.GEN_AI_OPERATION_NAME: route.operation,
-        sc.GEN_AI_PROVIDER_NAME: route.provider,
-        sc.SERVER_ADDRESS: host,
-        sc.RW_API: route.api,
-    }
-    if port is not None:
-        attrs[sc.SERVER_PORT] = port
-    if facts.model:
+def request_attributes(route: Route, facts: RequestFacts, start_model: str | None) -> AttributeDict:
+    """What the request tells beyond `start_attributes`, which the span already has (`start_model`
+    is the model it started with: the request model is set again only when the body said another)."""
+    attrs: AttributeDict = {}
+    if facts.model and facts.model != start_model:
         attrs[sc.GEN_AI_REQUEST_MODEL] = facts.model
     if facts.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True

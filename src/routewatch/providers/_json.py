@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from ..records import RequestFacts, ResponseFacts
+from ..records import RequestFacts, ResponseFacts, new_request_facts, new_response_facts
 
 __all__ = [
     "OUTPUT_TEXT_CAP",
@@ -30,6 +30,7 @@ __all__ = [
     "loads_or_none",
     "no_request",
     "plain_string_after",
+    "plain_string_span",
     "shape_of",
     "status_error",
     "str_tuple",
@@ -68,26 +69,44 @@ def guarded(fallback: Callable[..., T]) -> Callable[[Callable[P, T]], Callable[P
 
 def no_request(*_args: Any, **_kwargs: Any) -> RequestFacts:
     """Fallback of `parse_request`."""
-    return RequestFacts()
+    return new_request_facts()
 
 
 def unparsed(*_args: Any, **_kwargs: Any) -> ResponseFacts:
     """Fallback of `parse_response`."""
-    return ResponseFacts(parsed=False)
+    return new_response_facts(parsed=False)
 
 
 def status_error(*args: Any, **kwargs: Any) -> ResponseFacts:
     """Fallback of `parse_error(self, status_code, body)`: the status code is the error type."""
     status_code = kwargs.get("status_code", args[1] if len(args) > 1 else None)
-    return ResponseFacts(error_type=str(status_code), parsed=False)
+    return new_response_facts(error_type=str(status_code), parsed=False)
 
 
 def loads_or_none(data: bytes | str) -> Any:
-    """The decoded JSON value, or None when `data` is not JSON (or is JSON `null`)."""
+    """The decoded JSON value, or None when `data` is not JSON (or is JSON `null`).
+
+    A UTF-8 object or array (what provider bodies are) goes straight to the decoder's C scanner;
+    `json.loads` would first sniff the encoding and pass through two more Python frames.
+    Anything else takes `json.loads`, so the answer is always the one `json.loads` gives.
+    """
     try:
+        if isinstance(data, bytes) and data[:1] in _OPENERS and data[1:2] != b"\x00":  # not UTF-16/32
+            text = data.decode("utf-8", "surrogatepass")
+            try:
+                value, end = _scan(text, 0)
+            except StopIteration:
+                return None
+            if end == len(text) or _WHITESPACE(text, end).end() == len(text):
+                return value
         return json.loads(data)
     except Exception:
         return None
+
+
+_OPENERS = (b"{", b"[")
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+_WHITESPACE = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]  # what JSONDecoder.decode skips
 
 
 def get_dict(obj: Any, key: str) -> dict[str, Any] | None:
@@ -187,6 +206,16 @@ class TextBuffer:
         self._parts.append(text)
         self._length += len(text)
 
+    def extend(self, texts: list[str]) -> None:
+        """`add` each of `texts`, in order."""
+        total = sum(map(len, texts))
+        if total <= OUTPUT_TEXT_CAP - self._length:
+            self._parts.extend(texts)
+            self._length += total
+        else:
+            for text in texts:
+                self.add(text)
+
     def value(self) -> str | None:
         """The text so far, or None when there was none."""
         return "".join(self._parts) if self._parts else None
@@ -208,7 +237,7 @@ class BufferedStreamParser:
 
     def finish(self) -> ResponseFacts:
         if not self._chunks:
-            return ResponseFacts(completed=False, parsed=False)
+            return new_response_facts(completed=False, parsed=False)
         return self._parse(b"\n".join(self._chunks))
 
 
@@ -220,6 +249,22 @@ def plain_string_after(data: bytes, marker: bytes) -> str | None:
     backslash anywhere in `data` the string has no escapes, so it ends at the next quote. Anything
     unusual (escapes, the marker twice) returns None and the caller parses the event properly.
     """
+    span = plain_string_span(data, marker)
+    if span is None:
+        return None
+    try:
+        return data[span[0] : span[1]].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def plain_string_span(data: bytes, marker: bytes) -> tuple[int, int] | None:
+    """Where in `data` the string `plain_string_after` reads lies, as (start, end) byte offsets.
+
+    It is also a `StreamParser.text_span` answer: with `data[:start]` and `data[end:]` fixed, any
+    middle free of quotes and backslashes passes the same checks (the marker still occurs once, in
+    the prefix; the string still ends where the suffix begins), so it is that same text delta.
+    """
     if b"\\" in data:
         return None
     start = data.find(marker)
@@ -227,9 +272,4 @@ def plain_string_after(data: bytes, marker: bytes) -> str | None:
         return None
     start += len(marker)
     end = data.find(b'"', start)
-    if end < 0:
-        return None
-    try:
-        return data[start:end].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return None if end < 0 else (start, end)

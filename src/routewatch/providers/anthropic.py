@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     TextBuffer,
@@ -26,6 +26,7 @@ from ._json import (
     loads_or_none,
     no_request,
     plain_string_after,
+    plain_string_span,
     shape_of,
     status_error,
     str_tuple,
@@ -48,7 +49,7 @@ def _is_tool_block(kind: str | None) -> bool:
 def _usage(raw: dict[str, int | None]) -> Usage:
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
-    return Usage(
+    return new_usage(
         input_tokens=sum_known(raw.get("input_tokens"), cache_read, cache_creation),
         output_tokens=raw.get("output_tokens"),
         cache_read_input_tokens=cache_read,
@@ -154,8 +155,15 @@ class MessagesStream:
         except Exception:
             return False
 
+    def text_span(self, event: str | None, data: bytes) -> tuple[int, int] | None:
+        return plain_string_span(data, _TEXT_DELTA) if event == "content_block_delta" and self._parsed else None
+
+    def add_texts(self, texts: list[str]) -> None:
+        self._text.extend(texts)
+        self._output_chunks += len(texts)
+
     def finish(self) -> ResponseFacts:
-        return ResponseFacts(
+        return new_response_facts(
             response_id=self._id,
             response_model=self._model,
             finish_reasons=(self._reason,) if self._reason else (),
@@ -184,12 +192,12 @@ class MessagesParser:
     def parse_request(self, body: bytes, path: str, query: str) -> RequestFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return RequestFacts()
+            return new_request_facts()
         # Structured outputs: `output_config.format` (GA) or `output_format` (beta).
         fmt = get_dict(get_dict(obj, "output_config"), "format") or get_dict(obj, "output_format")
         json_schema = get_dict(fmt, "schema") if get_str(fmt, "type") == "json_schema" else None
         tools = get_list(obj, "tools")
-        return RequestFacts(
+        return new_request_facts(
             model=get_str(obj, "model"),
             stream=get_bool(obj, "stream") is True,
             max_tokens=get_int(obj, "max_tokens"),
@@ -208,7 +216,7 @@ class MessagesParser:
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
+            return new_response_facts(parsed=False)
         text = TextBuffer()
         tools = 0
         for block in get_list(obj, "content") or ():
@@ -222,7 +230,7 @@ class MessagesParser:
         _merge_usage(raw, usage)
         reason = get_str(obj, "stop_reason")
         error_type, message = _error(obj)
-        return ResponseFacts(
+        return new_response_facts(
             response_id=get_str(obj, "id"),
             response_model=get_str(obj, "model"),
             finish_reasons=(reason,) if reason else (),
@@ -240,7 +248,7 @@ class MessagesParser:
     def parse_error(self, status_code: int, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         error_type, message = _error(obj)
-        return ResponseFacts(
+        return new_response_facts(
             error_type=error_type or str(status_code),
             error_message=message,
             shape=shape_of(obj),

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from ..records import RequestFacts, ResponseFacts
 
-__all__ = ["ApiParser", "StreamFormat", "StreamParser"]
+__all__ = ["ApiParser", "StreamFormat", "StreamParser", "TextDeltaParser"]
 
 StreamFormat = Literal["sse", "ndjson"]
 
@@ -31,6 +31,29 @@ class StreamParser(Protocol):
 
     def finish(self) -> ResponseFacts:
         """The facts of the stream so far; `completed` says whether its terminal event arrived."""
+        ...
+
+
+class TextDeltaParser(StreamParser, Protocol):
+    """A stream parser whose common event, a text delta, the digest may read without it.
+
+    Most events of a streamed reply are text deltas that differ from each other only in their text:
+    `data: {"id":"c1",...,"delta":{"content":"<text>"},...}`. Once the parser has said where the text
+    lies in one of them, the call's digest recognises the next ones by their bytes around the text
+    and hands the parser only the texts (`add_texts`), instead of framing and feeding each event.
+    """
+
+    def text_span(self, event: str | None, data: bytes) -> tuple[int, int] | None:
+        """Asked right after `feed(event, data)` returned True. When that event was a plain text
+        delta, data[start:end] its text, such that any event with the same bytes before `start` and
+        from `end` on, and between them bytes with no quote, backslash, CR or LF that decode as UTF-8,
+        would be read by `feed` (with the same `event`) as that same kind of delta with those bytes as
+        its text: (start, end).
+        Else None."""
+        ...
+
+    def add_texts(self, texts: list[str]) -> None:
+        """Take such text deltas, each non-empty, in order, as `feed` would have taken their events."""
         ...
 
 

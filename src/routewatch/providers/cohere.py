@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     TextBuffer,
@@ -44,7 +44,7 @@ def _usage(usage: Any) -> Usage:
     billed = get_dict(usage, "billed_units")
     input_tokens = get_int(billed, "input_tokens")
     output_tokens = get_int(billed, "output_tokens")
-    return Usage(
+    return new_usage(
         input_tokens=input_tokens if input_tokens is not None else get_int(tokens, "input_tokens"),
         output_tokens=output_tokens if output_tokens is not None else get_int(tokens, "output_tokens"),
         cache_read_input_tokens=get_int(usage, "cached_tokens"),
@@ -115,7 +115,7 @@ class ChatStream:
             return False
 
     def finish(self) -> ResponseFacts:
-        return ResponseFacts(
+        return new_response_facts(
             response_id=self._id,
             finish_reasons=(self._reason,) if self._reason else (),
             usage=_usage(self._usage),
@@ -141,12 +141,12 @@ class ChatParser:
     def parse_request(self, body: bytes, path: str, query: str) -> RequestFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return RequestFacts()
+            return new_request_facts()
         fmt = get_dict(obj, "response_format")
         kind = get_str(fmt, "type")
         schema = get_dict(fmt, "json_schema")
         tools = get_list(obj, "tools")
-        return RequestFacts(
+        return new_request_facts(
             model=get_str(obj, "model"),
             stream=get_bool(obj, "stream") is True,
             max_tokens=get_int(obj, "max_tokens"),
@@ -167,14 +167,14 @@ class ChatParser:
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
+            return new_response_facts(parsed=False)
         message = get_dict(obj, "message")
         text = TextBuffer()
         for part in get_list(message, "content") or ():
             if get_str(part, "type") == "text":
                 text.add(get_str(part, "text") or "")
         reason = get_str(obj, "finish_reason")
-        return ResponseFacts(
+        return new_response_facts(
             response_id=get_str(obj, "id"),
             finish_reasons=(reason,) if reason else (),
             usage=_usage(get_dict(obj, "usage")),
@@ -187,7 +187,7 @@ class ChatParser:
     def parse_error(self, status_code: int, body: bytes) -> ResponseFacts:
         """Cohere's error body is `{"id": ..., "message": ...}`, with no type: the status is the type."""
         obj = loads_or_none(body)
-        return ResponseFacts(
+        return new_response_facts(
             error_type=str(status_code),
             error_message=get_str(obj, "message"),
             shape=shape_of(obj),

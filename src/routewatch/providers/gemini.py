@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     BufferedStreamParser,
@@ -156,11 +156,11 @@ class GenerateContentStream:
         candidates = get_int(usage, "candidatesTokenCount")
         thoughts = get_int(usage, "thoughtsTokenCount")
         reasons = tuple(self._reasons[index] for index in sorted(self._reasons))
-        return ResponseFacts(
+        return new_response_facts(
             response_id=self._id,
             response_model=self._model,
             finish_reasons=reasons or ((self._blocked,) if self._blocked else ()),
-            usage=Usage(
+            usage=new_usage(
                 input_tokens=get_int(usage, "promptTokenCount"),
                 output_tokens=sum_known(candidates, thoughts),
                 cache_read_input_tokens=get_int(usage, "cachedContentTokenCount"),
@@ -191,7 +191,7 @@ class GenerateContentParser:
         stream = method == "streamGenerateContent"
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return RequestFacts(model=model, stream=stream)
+            return new_request_facts(model=model, stream=stream)
         config = get_dict(obj, _key(obj, "generationConfig", "generation_config"))
         schema = get_dict(config, _key(config, "responseJsonSchema", "response_json_schema")) or get_dict(
             config, _key(config, "responseSchema", "response_schema")
@@ -204,7 +204,7 @@ class GenerateContentParser:
         if model is None:
             body_model = get_str(obj, "model")
             model = body_model.rsplit("/", 1)[-1] if body_model else None
-        return RequestFacts(
+        return new_request_facts(
             model=model,
             stream=stream,
             max_tokens=get_int(config, _key(config, "maxOutputTokens", "max_output_tokens")),
@@ -232,7 +232,7 @@ class GenerateContentParser:
     def parse_error(self, status_code: int, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         error_type, message = _error(obj)
-        return ResponseFacts(
+        return new_response_facts(
             error_type=error_type or str(status_code),
             error_message=message,
             shape=shape_of(obj[0] if isinstance(obj, list) and obj else obj),
@@ -252,16 +252,16 @@ class EmbedContentParser(GenerateContentParser):
     @guarded(no_request)
     def parse_request(self, body: bytes, path: str, query: str) -> RequestFacts:
         model, _ = model_and_method(path)
-        return RequestFacts(model=model)
+        return new_request_facts(model=model)
 
     @guarded(unparsed)
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
+            return new_response_facts(parsed=False)
         usage = get_dict(obj, "usageMetadata")
-        return ResponseFacts(
-            usage=Usage(input_tokens=get_int(usage, "promptTokenCount")),
+        return new_response_facts(
+            usage=new_usage(input_tokens=get_int(usage, "promptTokenCount")),
             shape=shape_of(obj),
         )
 

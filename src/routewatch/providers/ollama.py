@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     TextBuffer,
@@ -105,10 +105,10 @@ class OllamaStream:
     def finish(self, streamed: bool = True) -> ResponseFacts:
         final = self._final
         reason = get_str(final, "done_reason")
-        return ResponseFacts(
+        return new_response_facts(
             response_model=self._model,
             finish_reasons=(reason,) if reason else (),
-            usage=Usage(
+            usage=new_usage(
                 input_tokens=get_int(final, "prompt_eval_count"),
                 output_tokens=get_int(final, "eval_count"),
             ),
@@ -135,11 +135,11 @@ class ChatParser:
     def parse_request(self, body: bytes, path: str, query: str) -> RequestFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return RequestFacts(stream=True)
+            return new_request_facts(stream=True)
         options = get_dict(obj, "options")
         fmt = obj.get("format")
         num_predict = get_int(options, "num_predict")
-        return RequestFacts(
+        return new_request_facts(
             model=get_str(obj, "model"),
             stream=get_bool(obj, "stream") is not False,  # Ollama streams by default
             max_tokens=num_predict if num_predict is not None and num_predict >= 0 else None,
@@ -171,7 +171,7 @@ class ChatParser:
         """Ollama's error body is `{"error": "message"}`, with no type: the status is the type."""
         obj = loads_or_none(body)
         error = obj.get("error") if isinstance(obj, dict) else None
-        return ResponseFacts(
+        return new_response_facts(
             error_type=str(status_code),
             error_message=error if isinstance(error, str) else get_str(error, "message"),
             shape=shape_of(obj),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     BufferedStreamParser,
@@ -43,36 +43,54 @@ __all__ = [
 ]
 
 
+#: The request keys `openai_request` reads; the getters run only for those a body has.
+_REQUEST_KEYS = frozenset(
+    (
+        "n", "response_format", "text", "tools", "functions", "model", "stream", "max_completion_tokens",
+        "max_tokens", "max_output_tokens", "temperature", "top_p", "top_k", "frequency_penalty",
+        "presence_penalty", "stop", "seed", "stream_options", "service_tier",
+    )
+)  # fmt: skip
+
+
 def openai_request(body: bytes) -> RequestFacts:
     """Request facts for any OpenAI flavour: the field names do not collide across them."""
     obj = loads_or_none(body)
     if not isinstance(obj, dict):
-        return RequestFacts()
-    choices = get_int(obj, "n")
-    fmt = get_dict(obj, "response_format") or get_dict(get_dict(obj, "text"), "format")
+        return new_request_facts()
+    sent = obj.keys() & _REQUEST_KEYS  # a body names a few of them: skip the getters of the others
+    choices = get_int(obj, "n") if "n" in sent else None
+    fmt = None
+    if "response_format" in sent or "text" in sent:
+        fmt = get_dict(obj, "response_format") or get_dict(get_dict(obj, "text"), "format")
     kind = get_str(fmt, "type")
-    schema = get_dict(fmt, "schema") or get_dict(get_dict(fmt, "json_schema"), "schema")
-    tools = get_list(obj, "tools") or get_list(obj, "functions")
-    return RequestFacts(
-        model=get_str(obj, "model"),
-        stream=get_bool(obj, "stream") is True,
-        max_tokens=(
+    schema = None
+    if kind == "json_schema":
+        schema = get_dict(fmt, "schema") or get_dict(get_dict(fmt, "json_schema"), "schema")
+    tools = (get_list(obj, "tools") or get_list(obj, "functions")) if "tools" in sent or "functions" in sent else None
+    max_tokens = None
+    if "max_completion_tokens" in sent or "max_tokens" in sent or "max_output_tokens" in sent:
+        max_tokens = (
             get_int(obj, "max_completion_tokens") or get_int(obj, "max_tokens") or get_int(obj, "max_output_tokens")
-        ),
-        temperature=get_float(obj, "temperature"),
-        top_p=get_float(obj, "top_p"),
-        top_k=get_float(obj, "top_k"),
-        frequency_penalty=get_float(obj, "frequency_penalty"),
-        presence_penalty=get_float(obj, "presence_penalty"),
-        stop_sequences=str_tuple(obj.get("stop")),
-        seed=get_int(obj, "seed"),
+        )
+    return new_request_facts(
+        model=get_str(obj, "model"),
+        stream=obj.get("stream") is True,
+        max_tokens=max_tokens,
+        temperature=get_float(obj, "temperature") if "temperature" in sent else None,
+        top_p=get_float(obj, "top_p") if "top_p" in sent else None,
+        top_k=get_float(obj, "top_k") if "top_k" in sent else None,
+        frequency_penalty=get_float(obj, "frequency_penalty") if "frequency_penalty" in sent else None,
+        presence_penalty=get_float(obj, "presence_penalty") if "presence_penalty" in sent else None,
+        stop_sequences=str_tuple(obj["stop"]) if "stop" in sent else None,
+        seed=get_int(obj, "seed") if "seed" in sent else None,
         choice_count=choices if choices is not None and choices != 1 else None,
         output_type="text" if kind == "text" else "json" if kind in ("json_object", "json_schema") else None,
-        json_schema=schema if kind == "json_schema" else None,
+        json_schema=schema,
         tool_choice_required=forces_tool(obj.get("tool_choice", obj.get("function_call"))) if tools else False,
         has_tools=bool(tools),
-        include_usage=get_bool(get_dict(obj, "stream_options"), "include_usage"),
-        service_tier=get_str(obj, "service_tier"),
+        include_usage=get_bool(get_dict(obj, "stream_options"), "include_usage") if "stream_options" in sent else None,
+        service_tier=get_str(obj, "service_tier") if "service_tier" in sent else None,
     )
 
 
@@ -96,7 +114,7 @@ def openai_error(obj: Any) -> tuple[str | None, str | None]:
 def error_facts(status_code: int, body: bytes) -> ResponseFacts:
     obj = loads_or_none(body)
     error_type, message = openai_error(obj)
-    return ResponseFacts(
+    return new_response_facts(
         error_type=error_type or str(status_code),
         error_message=message,
         shape=shape_of(obj),
@@ -109,7 +127,7 @@ def _usage(usage: Any) -> Usage:
     cached = get_int(prompt_details, "cached_tokens")
     if cached is None:  # DeepSeek reports its cache hits at the top level.
         cached = get_int(usage, "prompt_cache_hit_tokens")
-    return Usage(
+    return new_usage(
         input_tokens=get_int(usage, "prompt_tokens"),
         output_tokens=get_int(usage, "completion_tokens"),
         cache_read_input_tokens=cached,
@@ -130,7 +148,7 @@ def _message_text(content: Any) -> str | None:
 def _parse_choices(body: bytes, chat: bool) -> ResponseFacts:
     obj = loads_or_none(body)
     if not isinstance(obj, dict):
-        return ResponseFacts(parsed=False)
+        return new_response_facts(parsed=False)
     error_type, message = openai_error(obj)
     text = TextBuffer()
     reasons: list[str] = []
@@ -150,7 +168,7 @@ def _parse_choices(body: bytes, chat: bool) -> ResponseFacts:
             refusal = True
             text.add(refused)
         tools += len(get_list(msg, "tool_calls") or ()) + (1 if get_dict(msg, "function_call") else 0)
-    return ResponseFacts(
+    return new_response_facts(
         response_id=get_str(obj, "id"),
         response_model=get_str(obj, "model"),
         finish_reasons=tuple(reasons),
@@ -242,6 +260,13 @@ class ChoicesStream:
         except Exception:
             return False
 
+    def text_span(self, event: str | None, data: bytes) -> tuple[int, int] | None:
+        return _plain_content_span(data) if self._parsed and self._chat else None
+
+    def add_texts(self, texts: list[str]) -> None:
+        self._text.extend(texts)
+        self._output_chunks += len(texts)
+
     def _choice(self, choice: dict[str, Any], position: int) -> bool:
         index = choice.get("index")
         index = index if isinstance(index, int) else position
@@ -280,7 +305,7 @@ class ChoicesStream:
         return output or bool(delta.get("reasoning_content") or delta.get("reasoning"))
 
     def finish(self) -> ResponseFacts:
-        return ResponseFacts(
+        return new_response_facts(
             response_id=self._id,
             response_model=self._model,
             finish_reasons=tuple(self._reasons[index] for index in sorted(self._reasons)),
@@ -346,11 +371,11 @@ class EmbeddingsParser(ChatCompletionsParser):
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
-        return ResponseFacts(
+            return new_response_facts(parsed=False)
+        return new_response_facts(
             response_id=get_str(obj, "id"),
             response_model=get_str(obj, "model"),
-            usage=Usage(input_tokens=get_int(get_dict(obj, "usage"), "prompt_tokens")),
+            usage=new_usage(input_tokens=get_int(get_dict(obj, "usage"), "prompt_tokens")),
             shape=shape_of(obj),
         )
 
@@ -369,8 +394,10 @@ _CONTENT_TAILS = (
 )
 
 
-def _plain_content_delta(data: bytes) -> str | None:
-    """The text of a plain content-delta chunk for choice 0, or None when the chunk needs json.loads."""
+def _plain_content_span(data: bytes) -> tuple[int, int] | None:
+    """Where the text of a plain content-delta chunk for choice 0 lies in `data`, or None when the
+    chunk needs json.loads. With the bytes around it kept, any text free of quotes and backslashes
+    passes the same checks, so this is also `text_span`'s answer."""
     start = data.find(_CONTENT_HEAD)
     if start < 0 or b"\\" in data:
         return None
@@ -378,7 +405,15 @@ def _plain_content_delta(data: bytes) -> str | None:
     end = data.find(b'"', start)
     if end < 0 or not data.startswith(_CONTENT_TAILS, end) or data.find(b'"usage":{', end) >= 0:
         return None
+    return start, end
+
+
+def _plain_content_delta(data: bytes) -> str | None:
+    """The text of a plain content-delta chunk for choice 0, or None when the chunk needs json.loads."""
+    span = _plain_content_span(data)
+    if span is None:
+        return None
     try:
-        return data[start:end].decode("utf-8")
+        return data[span[0] : span[1]].decode("utf-8")
     except UnicodeDecodeError:
         return None

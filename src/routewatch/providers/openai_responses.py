@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from ..records import RequestFacts, ResponseFacts, Usage
+from ..records import RequestFacts, ResponseFacts, Usage, new_response_facts, new_usage
 from ._json import (
     UNTYPED_ERROR,
     TextBuffer,
@@ -40,7 +40,7 @@ _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content
 
 def _usage(usage: Any) -> Usage:
     input_details = get_dict(usage, "input_tokens_details")
-    return Usage(
+    return new_usage(
         input_tokens=get_int(usage, "input_tokens"),
         output_tokens=get_int(usage, "output_tokens"),
         cache_read_input_tokens=get_int(input_details, "cached_tokens"),
@@ -78,7 +78,7 @@ def _summary(response: dict[str, Any], text: TextBuffer | None) -> ResponseFacts
     error_type = None
     if status == "failed" or error:
         error_type = get_str(error, "code") or get_str(error, "type") or UNTYPED_ERROR
-    return ResponseFacts(
+    return new_response_facts(
         response_id=get_str(response, "id"),
         response_model=get_str(response, "model"),
         finish_reasons=(reason,) if reason else (),
@@ -174,11 +174,11 @@ class ResponsesStream:
         error_type, message = self._error
         if end is not None and end.error_type:
             error_type, message = end.error_type, end.error_message
-        return ResponseFacts(
+        return new_response_facts(
             response_id=(end.response_id if end else None) or self._id,
             response_model=(end.response_model if end else None) or self._model,
             finish_reasons=end.finish_reasons if end else (),
-            usage=end.usage if end else Usage(),
+            usage=end.usage if end else new_usage(),
             error_type=error_type,
             error_message=message,
             completed=end is not None,
@@ -210,7 +210,7 @@ class ResponsesParser:
     def parse_response(self, body: bytes) -> ResponseFacts:
         obj = loads_or_none(body)
         if not isinstance(obj, dict):
-            return ResponseFacts(parsed=False)
+            return new_response_facts(parsed=False)
         return _summary(obj, TextBuffer())
 
     @guarded(status_error)

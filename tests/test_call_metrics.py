@@ -1,0 +1,100 @@
+"""CallMetrics on the OTel SDK: the cost and the unpriced-call count, summed per series and observed
+at collection, export the sums a Counter would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import Counter, MeterProvider, ObservableCounter
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+
+import routewatch.metrics as metrics_module
+from factories import make_record
+from routewatch.metrics import CallMetrics
+
+COST = "routewatch.client.cost"
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    data = reader.get_metrics_data()
+    return [
+        point
+        for rm in (data.resource_metrics if data else [])
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
+def _costs(reader: InMemoryMetricReader) -> dict[Any, float]:
+    return {tuple(sorted(p.attributes.items())): p.value for p in _points(reader, COST)}
+
+
+def _by_model(reader: InMemoryMetricReader) -> dict[str, float]:
+    return {dict(k)["gen_ai.request.model"]: v for k, v in _costs(reader).items()}
+
+
+def test_costs_sum_per_series_as_a_counter_sums_them() -> None:
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics.record(make_record(cost_usd=0.25))
+    metrics.record(make_record(cost_usd=0.5))
+    metrics.record(make_record(cost_usd=1.0, request_model="gpt-4o"))
+    metrics.record(make_record(cost_usd=0.0, request_model="free"))  # priced at zero: a 0 point, as add(0)
+    metrics.record(make_record(cost_usd=None, priced=False, request_model="unpriced"))
+    metrics.record(make_record(cost_usd=None, priced=False, request_model="unpriced"))
+    metrics.record(make_record(cost_usd=None, priced=False, request_model="failed", error_type="500"))
+    (unpriced,) = _points(reader, "routewatch.client.unpriced_calls")
+    assert (unpriced.value, unpriced.attributes["gen_ai.request.model"]) == (2, "unpriced")
+    assert _by_model(reader) == {"gpt-4o-mini": 0.75, "gpt-4o": 1.0, "free": 0.0}
+    (point,) = [p for p in _points(reader, COST) if p.attributes["gen_ai.request.model"] == "gpt-4o"]
+    assert dict(point.attributes) == metrics.attributes(make_record(request_model="gpt-4o"))
+    metrics.record(make_record(cost_usd=0.25))
+    assert _by_model(reader)["gpt-4o-mini"] == 1.0  # cumulative
+
+
+def test_delta_readers_get_each_interval_s_cost() -> None:
+    delta = {Counter: AggregationTemporality.DELTA, ObservableCounter: AggregationTemporality.DELTA}
+    reader = InMemoryMetricReader(preferred_temporality=delta)
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics.record(make_record(cost_usd=0.5))
+    assert list(_costs(reader).values()) == [0.5]
+    metrics.record(make_record(cost_usd=0.25))
+    assert list(_costs(reader).values()) == [0.25]
+
+
+def test_tags_split_series_and_collapse_past_their_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "_MAX_VALUES_PER_TAG", 1)
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    for tenant in ("a", "b", "c"):
+        metrics.record(make_record(cost_usd=1.0, tags=(("tenant", tenant), ("user", tenant))))
+    tenants = {dict(k)["routewatch.tag.tenant"]: v for k, v in _costs(reader).items()}
+    assert tenants == {"a": 1.0, "_other": 2.0}
+
+
+def test_past_the_series_limit_costs_go_to_the_overflow_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "_MAX_SERIES", 2)
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    for model in ("m1", "m2", "m3", "m4"):
+        metrics.record(make_record(cost_usd=1.0, request_model=model))
+    costs = {dict(k).get("gen_ai.request.model", "overflow"): v for k, v in _costs(reader).items()}
+    assert costs == {"m1": 1.0, "m2": 1.0, "overflow": 2.0}
+    metrics.record(make_record(cost_usd=None, priced=False, request_model="m5"))
+    (unpriced,) = _points(reader, "routewatch.client.unpriced_calls")
+    assert (unpriced.value, dict(unpriced.attributes)) == (1, {"otel.metric.overflow": True})
+    assert len(_points(reader, "gen_ai.client.operation.duration")) == 5  # the SDK's own limit is higher
+
+
+def test_both_chunk_modes_share_one_set_of_instruments() -> None:
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    stream = make_record(stream=True, time_to_first_chunk_s=0.1, chunk_intervals_s=(0.01, 0.03), cost_usd=1.0)
+    metrics.sink(False)(stream)
+    metrics.sink(True)(stream)
+    (tpoc,) = _points(reader, "gen_ai.client.operation.time_per_output_chunk")
+    assert (tpoc.count, tpoc.sum) == (3, pytest.approx(0.02 + 0.04))
+    assert list(_costs(reader).values()) == [2.0]
