@@ -32,9 +32,13 @@ _H = TypeVar("_H", bound=Hashable)
 
 
 def shared(x: _H) -> _H:
-    """One object per value (a float, a tuple of them) across all detectors: thousands of streams
-    hold the same constants. A value equal to one seen before is that one (0.0 for -0.0)."""
-    return _SHARED.setdefault(x, x) if len(_SHARED) < 4096 else x  # type: ignore[no-any-return]
+    """One object per value (a float, a tuple of numbers) across all detectors: thousands of streams
+    hold the same constants. A value equal to one seen before, of the same type (and element types),
+    is that one; 0.0 stands for -0.0."""
+    if len(_SHARED) >= 4096:
+        return x
+    key = (x, type(x), tuple(map(type, x)) if isinstance(x, tuple) else ())
+    return _SHARED.setdefault(key, x)  # type: ignore[no-any-return]
 
 
 _DESIGN_FIELDS = (
