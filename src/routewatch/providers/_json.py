@@ -249,7 +249,11 @@ def plain_string_after(data: bytes, marker: bytes) -> str | None:
     backslash anywhere in `data` the string has no escapes, so it ends at the next quote. Anything
     unusual (escapes, the marker twice) returns None and the caller parses the event properly.
     """
-    span = plain_string_span(data, marker)
+    return decode_span(data, plain_string_span(data, marker))
+
+
+def decode_span(data: bytes, span: tuple[int, int] | None) -> str | None:
+    """``data[start:end]`` as UTF-8 text, or None when there is no span or the bytes are not UTF-8."""
     if span is None:
         return None
     try:

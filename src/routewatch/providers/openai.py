@@ -16,6 +16,7 @@ from ._json import (
     UNTYPED_ERROR,
     BufferedStreamParser,
     TextBuffer,
+    decode_span,
     forces_tool,
     get_bool,
     get_dict,
@@ -410,10 +411,4 @@ def _plain_content_span(data: bytes) -> tuple[int, int] | None:
 
 def _plain_content_delta(data: bytes) -> str | None:
     """The text of a plain content-delta chunk for choice 0, or None when the chunk needs json.loads."""
-    span = _plain_content_span(data)
-    if span is None:
-        return None
-    try:
-        return data[span[0] : span[1]].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return decode_span(data, _plain_content_span(data))
