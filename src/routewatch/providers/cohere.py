@@ -8,7 +8,6 @@ holding the finish reason and usage. Responses do not name the model.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
@@ -80,7 +79,7 @@ class ChatStream:
 
     def feed(self, event: str | None, data: bytes) -> bool:
         try:
-            obj = json.loads(data)
+            obj = loads_or_none(data)  # invalid JSON (None) is not a dict either
             if not isinstance(obj, dict):
                 return False
             if not self._parsed:

@@ -9,7 +9,6 @@ Ollama's `/v1` routes are OpenAI-compatible and use the OpenAI flavours.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -65,7 +64,7 @@ class OllamaStream:
 
     def feed(self, event: str | None, data: bytes) -> bool:
         try:
-            obj = json.loads(data)
+            obj = loads_or_none(data)  # invalid JSON (None) is not a dict either
             if not isinstance(obj, dict):
                 return False
             if not self._parsed:

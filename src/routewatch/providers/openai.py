@@ -8,7 +8,6 @@ so every field is optional and `usage: null` is normal. Streams are SSE chunks e
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..records import RequestFacts, ResponseFacts, Usage, new_request_facts, new_response_facts, new_usage
@@ -234,7 +233,7 @@ class ChoicesStream:
                     self._text.add(text)
                     self._output_chunks += 1
                     return True
-            obj = json.loads(data)
+            obj = loads_or_none(data)  # invalid JSON (None) is not a dict either
             if not isinstance(obj, dict):
                 return False
             if not self._parsed:

@@ -8,7 +8,6 @@ Response; a bare `error` event reports a failure after the 200.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -124,7 +123,7 @@ class ResponsesStream:
 
     def feed(self, event: str | None, data: bytes) -> bool:
         try:
-            obj = json.loads(data)
+            obj = loads_or_none(data)  # invalid JSON (None) is not a dict either
             if not isinstance(obj, dict):
                 return False
             if not self._parsed:
