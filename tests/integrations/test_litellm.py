@@ -95,6 +95,19 @@ def send_until_ejected(router: Any, feedback: Any, rounds: int, batch: int = 5) 
             return
 
 
+def hold_in_cooldown(cooldowns: Any, deployment_id: str, seconds: float) -> None:
+    """Put a deployment in LiteLLM's cooldown for `seconds`, and wait until that entry is the one that
+    holds: LiteLLM records the failures' own short cooldowns from its logging tasks, and one that lags
+    behind on a busy machine would otherwise replace this entry with its 0.5 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        cooldowns.add_deployment_to_cooldown(deployment_id, Exception("held by the test"), 503, cooldown_time=seconds)
+        time.sleep(0.3)
+        held = [value for _, value in cooldowns.get_active_cooldowns([deployment_id], None)]
+        if (held and held[0]["cooldown_time"] == seconds) or time.monotonic() > deadline:
+            return
+
+
 def paths(sim: Simulator) -> list[str]:
     return [r.path.split("/")[1] for r in sim.requests if r.path.endswith("/chat/completions")]
 
@@ -387,7 +400,7 @@ def test_with_litellms_own_cooldowns_on_probes_wait_for_the_cooldown_and_then_re
         assert set(calls(router, 10)) == {"west"}  # no "No deployments available": west stays in
 
         sim.set_scenario(Scenario())  # east is fixed, but LiteLLM still holds it (a long cooldown of its own)
-        cooldowns.add_deployment_to_cooldown("east", Exception("held by the test"), 503, cooldown_time=60)
+        hold_in_cooldown(cooldowns, "east", 60)
         clock.now += 30
         assert feedback.health.state("east") is TargetState.PROBING
         assert set(calls(router, 4, clock, step_s=5)) == {"west"}
