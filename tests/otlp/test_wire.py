@@ -155,6 +155,18 @@ def test_a_span_with_a_broken_attribute_is_counted_and_the_others_convert() -> N
     assert (batch.spans, batch.errors, len(batch.records)) == (2, 1, 1)
 
 
+def test_a_marker_written_value_first_still_marks_the_span() -> None:
+    """Spans are skipped early only when no attribute could be a marker; other layouts are read."""
+    operation = _field(2, AnyValue(string_value="chat").SerializeToString()) + _field(1, b"gen_ai.operation.name")
+    (record,) = _same(_request(_span(_kv("gen_ai.request.model", "m"), operation)))
+    assert (record.operation, record.request_model) == ("chat", "m")
+
+
+def test_a_value_spelling_a_marker_does_not_make_a_genai_span() -> None:
+    body = _request(_span(_kv("http.route", "/gen_ai.operation.name"), _kv("server.address", "a")), _span(*GENAI))
+    assert len(_same(body)) == 1
+
+
 def test_bytes_that_are_no_export_request_raise_decode_error() -> None:
     with pytest.raises(DecodeError):
         records_from_bytes(b"\xff\xfe\xfd definitely not protobuf")

@@ -242,6 +242,12 @@ def _bool(value: Any) -> bool | None:
 def _strs(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
+    if type(value) is tuple:  # the usual array of strings (finish reasons) is its own answer: no copy
+        for v in value:
+            if type(v) is not str:
+                break
+        else:
+            return value
     if isinstance(value, str):
         return (value,) if value else ()
     if isinstance(value, (tuple, list)):

@@ -68,7 +68,10 @@ def _lean_schema() -> Any:
 LeanExportRequest: Any = _lean_schema()
 
 _SLOT_BY_KEY: dict[bytes, tuple[str, bool]] = {key.encode(): slot for key, slot in _SLOTS.items()}
-_MARKERS: frozenset[bytes] = frozenset(key.encode() for key in GENAI_MARKERS)
+# How a marker's KeyValue starts as every encoder writes it: the key's tag and length, then the key.
+_MARKER_HEADS: tuple[bytes, ...] = tuple(
+    b"\x0a" + bytes((len(k),)) + k for k in sorted(m.encode() for m in GENAI_MARKERS)
+)
 _TAG = _TAG_PREFIX.encode()
 _TAG_LEN = len(_TAG)
 # Values of these never repeat (ids, content): not worth a cache entry.
@@ -212,8 +215,21 @@ def records_from_bytes(body: bytes, *, prices: Any = DEFAULT_PRICES) -> Batch:
     return convert_spans(LeanExportRequest.FromString(body), _resolve_prices(prices), _lean_span_record)
 
 
+def _may_be_genai(attributes: Any) -> bool:
+    """Whether some attribute starts as a GenAI marker's KeyValue does (key first, its length in one
+    byte) or is laid out otherwise (`_read` decides those): the HTTP, database and framework spans of
+    a trace are skipped before any attribute is read."""
+    for kv in attributes:  # noqa: SIM110 (any() over a generator costs a microsecond more a span)
+        if kv.startswith(_MARKER_HEADS) or kv[:1] != b"\x0a" or len(kv) < 2 or kv[1] >= 0x80:
+            return True
+    return False
+
+
 def _lean_span_record(span: Any, scope_name: str, book: Any) -> CallRecord | None:
-    picked, tags, genai = _pick(span.attributes)
+    attributes = span.attributes
+    if not _may_be_genai(attributes):
+        return None
+    picked, tags, genai = _pick(attributes)
     if not genai:
         return None
     status = span.status

@@ -209,15 +209,18 @@ class LogScaleCUSUM:
         if self._phase:
             return self._slow(n, y)
         ri = self._ri
-        self._ring[ri] = min(32767, max(-32767, int((y - self._anchor) * self._qs)))
+        r = int((y - self._anchor) * self._qs)  # into the int16 ring, clamped (comparisons: no min/max calls)
+        self._ring[ri] = r if -32767 <= r <= 32767 else (32767 if r > 0 else -32767)
         ri += 1
         self._ri = 0 if ri == self.window else ri
         # normal score of y against the baseline
         u = y - self._off
         q = self._knots
         i = bisect_right(q, u)
-        if self._atoms is not None and self._atoms_f32(y):
-            z = self._atom_z
+        atoms = self._atoms
+        atom_z = atoms.get(_F32.unpack(_F32.pack(y))[0]) if atoms is not None else None  # `_atoms_f32`, inlined
+        if atom_z is not None:
+            z = atom_z
         elif 0 < i < len(q):
             j = i - 1
             qj = q[j]
