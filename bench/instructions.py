@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overhead as ov
 
-CONFIGS = ("bare", "httpx2", "openai-v2", "openllmetry", "routewatch")
+CONFIGS = ("bare", "httpx2", "openai-v2", "openllmetry", "routewatch", "sdk-floor")
 KINDS = ("plain", "stream", "stream5")
 QUICK_CONFIGS = ("bare", "openai-v2", "routewatch")
 SHORT_STREAM_TOKENS = 2
@@ -44,12 +44,15 @@ _SUMMARY = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
 def _worker(config: str, base_url: str, calls: int, kind: str, collect: bool = True) -> None:
     ov._providers()
-    if config != "bare":
-        enable, _ = ov._switch(config)
-        enable()
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    telemetry = None
+    if config == "sdk-floor":
+        telemetry = _sdk_telemetry_of_one_call(client, kind)
+    elif config != "bare":
+        enable, _ = ov._switch(config)
+        enable()
     if not collect:
         # Garbage collections run on whichever thread crosses the allocation threshold, so with a
         # worker thread they move between threads and runs; off, the counts are the work itself.
@@ -60,10 +63,76 @@ def _worker(config: str, base_url: str, calls: int, kind: str, collect: bool = T
             client.chat.completions.create(model="gpt-4o-mini", messages=ov.MESSAGES)
         else:
             _stream(client, kind)
+        if telemetry is not None:
+            telemetry()
     if config == "routewatch":
         import routewatch
 
         routewatch.flush()
+
+
+def _sdk_telemetry_of_one_call(client: Any, kind: str) -> Any:
+    """What the OpenTelemetry SDK alone costs for the telemetry routewatch records per call.
+
+    One call made with routewatch on shows the span (name, the attributes given at start, the rest)
+    and the metric points it records; routewatch is then switched off, and the function returned
+    makes that same span and those same points through the same SDK providers, with none of
+    routewatch's own work (no parsing, pricing, record or queue): the floor under any instrumentation
+    that records this much.
+    """
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    import routewatch
+    from routewatch import semconv as sc
+    from routewatch.metrics import CallMetrics
+
+    spans: list[Any] = []
+    records: list[Any] = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            if len(spans) < 1:
+                spans.append(span)
+
+    trace.get_tracer_provider().add_span_processor(Keep())  # type: ignore[attr-defined]
+    routewatch.add_listener(records.append)
+    routewatch.instrument()
+    if kind == "plain":
+        client.chat.completions.create(model="gpt-4o-mini", messages=ov.MESSAGES)
+    else:
+        _stream(client, kind)
+    routewatch.flush()
+    routewatch.uninstrument()
+    routewatch.remove_listener(records.append)
+    span, record = spans[0], records[0]
+    at_start = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.RW_API, sc.SERVER_PORT,
+                sc.GEN_AI_REQUEST_MODEL)  # fmt: skip
+    start = {k: v for k, v in span.attributes.items() if k in at_start}
+    rest = {k: v for k, v in span.attributes.items() if k not in at_start}
+    metrics = CallMetrics()
+    attrs = metrics.attributes(record)
+    points = [(metrics.duration, record.duration_s, attrs)]
+    for token_type, count in (("input", record.usage.input_tokens), ("output", record.usage.output_tokens)):
+        if count is not None:
+            points.append((metrics.tokens, count, {**attrs, sc.GEN_AI_TOKEN_TYPE: token_type}))
+    if record.time_to_first_chunk_s is not None:
+        points.append((metrics.ttfc, record.time_to_first_chunk_s, attrs))
+    if record.chunk_intervals_s:
+        points.append((metrics.tpoc, sum(record.chunk_intervals_s) / len(record.chunk_intervals_s), attrs))
+    tracer = trace.get_tracer("sdk-floor")
+    name, kind_ = span.name, span.kind
+
+    def telemetry() -> None:
+        made = tracer.start_span(name, kind=kind_, attributes=start)
+        made.set_attributes(rest)
+        made.end()
+        for histogram, value, point_attrs in points:
+            histogram.record(value, point_attrs)
+
+    print(f"sdk-floor/{kind}: a span with {len(start)} + {len(rest)} attributes, {len(points)} metric points",
+          file=sys.stderr)  # fmt: skip
+    return telemetry
 
 
 def _stream(client: Any, kind: str) -> int:

@@ -8,7 +8,7 @@ engine, the collector) reads. Nothing here imports OpenTelemetry.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 __all__ = [
@@ -180,41 +180,6 @@ class CallRecord:
             if key == name:
                 return value
         return None
-
-
-def _direct_init(cls: type) -> Any:
-    """An `__init__` for a frozen, slotted dataclass that sets each field through its slot's descriptor.
-
-    The generated one calls `object.__setattr__(self, name, value)` per field (the frozen class forbids
-    plain assignment), a name lookup each: for a `CallRecord` that is most of the time it takes to
-    make one, and the collector makes one per span. Same signature, defaults and default factories;
-    the instance stays frozen (its `__setattr__` is untouched).
-    """
-    params, lines = [], []
-    scope: dict[str, Any] = {}
-    for i, f in enumerate(fields(cls)):
-        scope[f"_set{i}"] = getattr(cls, f.name).__set__  # the slot's member descriptor
-        if f.default is not MISSING:
-            scope[f"_default{i}"] = f.default
-            params.append(f"{f.name}=_default{i}")
-            lines.append(f"    _set{i}(self, {f.name})")
-        elif f.default_factory is not MISSING:
-            scope[f"_factory{i}"] = f.default_factory
-            params.append(f"{f.name}=_MISSING")
-            lines.append(f"    _set{i}(self, _factory{i}() if {f.name} is _MISSING else {f.name})")
-        else:
-            params.append(f.name)
-            lines.append(f"    _set{i}(self, {f.name})")
-    scope["_MISSING"] = MISSING
-    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(lines) + "\n"
-    exec(source, scope)  # built from the dataclass' own field names, as dataclasses builds its own
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    return init
-
-
-for _cls in (Usage, RequestFacts, ResponseFacts, RateLimits, CallRecord):
-    setattr(_cls, "__init__", _direct_init(_cls))  # noqa: B010 (mypy forbids assigning to a method)
 
 
 def fast_new(cls: type[T]) -> type[T]:

@@ -16,6 +16,7 @@ from ..records import (
     Usage,
     new_call_record,
     new_rate_limits,
+    new_request_facts,
     new_response_facts,
     new_usage,
 )
@@ -182,7 +183,7 @@ _request_cache: dict[_T, RequestFacts] = {}
 def _new_request(key: _T) -> RequestFacts:
     model, stream, max_tokens, temperature, top_p, top_k, frequency, presence, stops, seed, n, output_type, \
         injected, tier, messages, instructions = key  # fmt: skip
-    return RequestFacts(
+    return new_request_facts(
         model=model,
         stream=stream,
         max_tokens=_int(max_tokens),
