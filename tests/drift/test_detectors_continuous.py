@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import statistics
 
 import pytest
 
@@ -174,17 +175,18 @@ def test_bad_parameters_raise(kwargs: dict[str, object]) -> None:
 
 
 def test_a_tail_alarm_dates_a_step_where_it_happened() -> None:
-    # after a short warm-up the tail test can cross first; its own restart (the warm-up's end) is no
-    # estimate. Where the tail had run high before the step by chance, the likelihood does favour the
-    # earlier start; those are few
+    # a fifth of calls x3 from update 301, after a short warm-up: the tail test can cross first, and its
+    # own restart (often the warm-up's end) is no estimate. Within the ring of recent values the shift
+    # tests' restarts are candidates too: the typical estimate is the step
     dated = []
     for seed in range(20):
         rng = random.Random(seed)
-        xs = [0.2 * rng.lognormvariate(0.0, 0.2) * (2.0 if i >= 300 else 1.0) for i in range(600)]
+        slow = [i >= 300 and rng.random() < 0.2 for i in range(600)]
+        xs = [0.2 * rng.lognormvariate(0.0, 0.2) * (3.0 if s else 1.0) for s in slow]
         v = next(v for v in verdicts(LogScaleCUSUM(warm_up=100), xs) if v.kind == "alarm")
-        if 300 < v.index < 320 and "tail" in v.detector:
-            dated.append(290 <= v.change_index <= 302)
-    assert len(dated) >= 8 and sum(dated) >= 0.75 * len(dated)
+        if 300 < v.index <= 300 + 64 and "tail" in v.detector:
+            dated.append(v.change_index)
+    assert len(dated) >= 5 and abs(statistics.median(dated) - 301) <= 25
 
 
 def test_tail_events_weigh_more_the_further_out_they_are() -> None:

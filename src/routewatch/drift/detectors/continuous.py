@@ -28,10 +28,10 @@ _F32_MAX = 3.0e38
 # alarms, so thresholds are set for half the budget (measured: 0.4-1.0 per 100,000 at a budget of 1)
 _BASELINE_SAFETY = 0.5
 # the tail test takes each band's rate this many posterior sds above its mean. Its signal is weak (a
-# band's rate x1.5-3), so overstating the rates costs much of it. On the p99-only case (bench/detection.py's
-# streams, tail_shift 2.5, 200 runs) 0.25 sd found 89 % at a median 887 requests, 0.15 sd 92 % at 803;
-# 0 sd (100 runs) was no faster, 92 % at 798, and doubled the tail's false alarms on diurnal null
-# streams. At 0.15 they stay near the single exceedance test's, 0.1-0.5 per 100,000 on the null streams
+# band's rate x1.5-3), so caution costs much of it, and none lets the young baseline's outer band (a
+# rate known from ~2 warm-up values) alarm on nothing: in updates 1,000-4,000 of lognormal streams,
+# 0 sd made 55 tail alarms in 1,500 streams where the single p99.5 exceedance test made 28, while
+# 0.15 sd made 28 in 1,000 where that test made 30 (p99-only regressions found: 88 % and 84 %)
 _TAIL_UNCERTAINTY = 0.15
 _F32 = struct.Struct("f")  # atoms are keyed by the float32 value the warm-up buffer stored
 
@@ -320,8 +320,9 @@ class LogScaleCUSUM:
         self._mean = math.fsum(vals) / len(vals)
         self._n_base = len(warm)
         self._warm = NO_VALUES
-        self._tail = self._new_tail(self._zmax if self._sign > 0 else -self._zmin)
-        self._tail.set_base((1.0 - self.tail_quantile) * self.warm_up, float(self.warm_up), n)
+        edge = self._zmax if self._sign > 0 else -self._zmin
+        self._tail = self._new_tail(edge)
+        self._tail.set_warm(len(warm), n, open_top=edge >= self.clip)
         self._tail_due = self._tail.due
         self._fast = len(warm)
         self._learn()
