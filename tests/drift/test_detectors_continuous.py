@@ -214,3 +214,13 @@ def test_a_tail_verdict_keeps_what_was_learnt_about_each_band() -> None:
     tail.rebase(1.0, 64.0, 1000.0, det._n)  # one event in the 64 values after the verdict
     assert tail.counts()[-1] / tail.base_e == pytest.approx(share, rel=0.2)
     assert tail.base_n == 1064.0
+
+
+def test_the_warm_up_counts_the_outer_band_at_the_rate_its_quantiles_leave() -> None:
+    # a sample of m values leaves 1 / (m + 1) more than nominal past its outermost quantile: counted
+    # at nominal, the band past 3 sd would look 1.7x rarer than it is and the young tail test alarm
+    det = LogScaleCUSUM()
+    for x in latency(4, 1000):
+        det.update(x)
+    top = det._tail.counts()[-1] / det._tail.base_n
+    assert top == pytest.approx(0.00135 + 1 / 1001, rel=0.05)
