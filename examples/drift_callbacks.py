@@ -24,7 +24,7 @@ scenario = Scenario(
 )
 # Sized for a short run on a shared machine: baselines from 60 calls, and only big moves (a shift of
 # 2 standard deviations, a tight false-alarm budget), so the host's own hiccups do not alarm.
-latency_detector = {"warm_up": 60, "shifts": (2.0,), "fa_per_100k": 0.1, "tail_ratio": 10.0}
+latency_detector = {"warm_up": 60, "shifts": (2.0,), "fa_per_100k": 0.1, "tail_share": 0.25}
 monitor = routewatch.DriftMonitor(
     routewatch.MonitorConfig(signals=("latency", "error"), detector_overrides={"latency": latency_detector})
 )

@@ -66,7 +66,7 @@ def demo_monitor_config() -> Any:
     # Big moves only on latency: the demo's app shares two cores with the simulator, and its own
     # scheduling hiccups are small, correlated shifts that a production budget would flag.
     continuous = {"warm_up": 100, "cooldown": 15, "halflife": 300.0, "window": 16, "shifts": (2.0, 4.0),
-                  "tail_ratio": 10.0, "persistence": 3}  # fmt: skip
+                  "tail_share": 0.25, "persistence": 3}  # fmt: skip
     # Healthy demo providers make no errors and no bad outputs. On such an all-zero baseline a weak
     # prior taken 0.6 sd pessimistically makes the improvement test fire after every warm-up and
     # cooldown, so the detector sat in cooldown most of the time and a regression starting in one was

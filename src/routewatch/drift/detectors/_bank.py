@@ -131,8 +131,9 @@ class _BernoulliBank:
     __slots__ = ("arl0", "design", "learning", "v")
     # Per member j of `size`, in one array of doubles (no float objects, one allocation): v[j]
     # statistic, v[size+j] / v[2size+j] increment on an event / a non-event, v[3size+j] threshold,
-    # v[4size+j] update where the statistic was last zero, v[5size+j] events since then; then the
-    # scalar state (`_SCALARS`). The hyper-parameters live once per distinct set, on `design`.
+    # v[4size+j] update where the statistic was last zero, v[5size+j] events since then; then ``extra``
+    # doubles a subclass may use; then the scalar state (`_SCALARS`). The hyper-parameters live once
+    # per distinct set, on `design`.
 
     ratios: _Param[tuple[float, ...]] = _Param()
     recovery_ratio: _Param[float | None] = _Param()
@@ -160,14 +161,14 @@ class _BernoulliBank:
     def __init__(
         self, ratios: tuple[float, ...], recovery_ratio: float | None, min_delta: float, arl0: float,
         prior_rate: float, prior_n: float, uncertainty: float, block: int, memory: int, min_events: int,
-        gate: float = math.inf,
+        gate: float = math.inf, extra: int = 0,
     ) -> None:  # fmt: skip
         self.design = _design_for(
             (ratios, recovery_ratio, min_delta, prior_rate, prior_n, uncertainty, block, memory, min_events, gate)
         )
         self.arl0 = shared(arl0)
         # repetition allocates exactly; bytes(...) over-allocates
-        self.v = array("d", [0.0]) * (6 * self.design.size + len(_SCALARS))
+        self.v = array("d", [0.0]) * (6 * self.design.size + extra + len(_SCALARS))  # extra: a subclass's
         self.p0 = prior_rate
         self.learning = True
 
@@ -202,6 +203,12 @@ class _BernoulliBank:
 
     def _design(self) -> None:
         mean, sd = self.rate()
+        self._design_increase(mean, sd)
+        self._design_recovery(mean, sd)
+        self._schedule()
+
+    def _design_increase(self, mean: float, sd: float) -> None:
+        """Increments and thresholds of the increase members ``0..m-1`` for a base rate ``mean +- sd``."""
         p0 = min(max(mean + self.uncertainty * sd, 1e-6), 0.5)
         self.p0 = p0
         shares = budget_shares(self.m)
@@ -213,8 +220,11 @@ class _BernoulliBank:
             v[2 * size + j] = math.log((1.0 - p1) / (1.0 - p0))
             # at least min_events events since the change point are needed to cross
             v[3 * size + j] = max(threshold_for(arl_up, p0=p0, p1=p1), (self.min_events - 1) * a + 1e-9)
+
+    def _design_recovery(self, mean: float, sd: float) -> None:
+        """Increments and threshold of the decrease member ``m``, if any."""
         if self.recovery_ratio is not None:
-            j = self.m
+            v, size, j = self.v, self.size, self.m
             p0d = min(max(mean - self.uncertainty * sd, 1e-6), 0.5)  # as cautious the other way
             p1 = self.recovery_ratio * p0d
             v[size + j] = math.log(p1 / p0d)
@@ -223,7 +233,6 @@ class _BernoulliBank:
             # the diffusion approximation runs short (measured: 1.5-1.9 recoveries per 100,000 on null
             # streams at ARL0, with the base rate estimated); four times the ARL0 brings it within the budget
             v[3 * size + j] = threshold_for(4.0 * self.arl0, p0=p0d, p1=p1)
-        self._schedule()
 
     def _schedule(self) -> None:
         due = self.blk_end

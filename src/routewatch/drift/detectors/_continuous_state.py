@@ -71,6 +71,7 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._c1, det._c2, det._cd = (int(v) for v in snap["c"])
     det._over = int(snap["over"])
     if det._phase != WARMUP:
+        det._tail = det._new_tail(det._zmax if det._sign > 0 else -det._zmin)  # bands up to the table's edge
         det._tail.restore(snap["tail"])
         det._tail_due = det._tail.due
     det._in_alarm = bool(snap["in_alarm"])

@@ -156,7 +156,7 @@ def rebaseline(det: LogScaleCUSUM, n: int) -> None:
     tb = det._tail
     if det._fired in ("tail", "tail_down"):
         exceed = exceed_rate(det, window, det._off) * len(window)
-        tb.set_base(exceed, float(len(window)), n)
+        tb.rebase(exceed, float(len(window)), float(det.warm_up), n)
     else:
         tb.reset(n)
     det._tail_due = tb.due

@@ -34,6 +34,7 @@ import math
 
 __all__ = [
     "SIEGMUND_RHO", "arl0_for", "budget_shares", "fa_per_stream", "kl_bernoulli", "solve_siegmund", "threshold_for",
+    "threshold_for_llr",
 ]  # fmt: skip
 
 SIEGMUND_RHO = 1.166  # 2 * 0.583, Siegmund (1985): boundary correction for normal increments
@@ -113,5 +114,19 @@ def threshold_for(arl0: float, *, k: float | None = None, p0: float | None = Non
         raise ValueError("give either k or (p0, p1)")
     if not (0.0 < p0 < 1.0 and 0.0 < p1 < 1.0) or p0 == p1:
         raise ValueError(f"need 0 < p0 != p1 < 1, got p0={p0!r}, p1={p1!r}")
-    b = solve_siegmund(arl0 * kl_bernoulli(p0, p1))
-    return max(b - abs(math.log(p1 / p0)) / 3.0, 1e-9)
+    return threshold_for_llr(arl0, kl_bernoulli(p0, p1), abs(math.log(p1 / p0)) / 3.0)
+
+
+def threshold_for_llr(arl0: float, kl: float, rho: float) -> float:
+    """Threshold, in nats, of a log-likelihood-ratio CUSUM of any discrete design.
+
+    ``kl``: Kullback-Leibler divergence per update from the in-control to the design distribution;
+    ``rho``: the boundary correction, about a third of the typical step that crosses for rare-event
+    designs (see the module). A Bernoulli CUSUM's is ``threshold_for(arl0, p0=p0, p1=p1)``.
+
+    >>> round(threshold_for_llr(1e5, kl_bernoulli(0.02, 0.05), math.log(2.5) / 3), 2)
+    6.8
+    """
+    if not arl0 > 1.0:
+        raise ValueError(f"arl0 must be > 1, got {arl0!r}")
+    return max(solve_siegmund(arl0 * kl) - rho, 1e-9)
