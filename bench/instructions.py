@@ -11,7 +11,11 @@ Kinds: `plain` (non-streamed), `stream` (every reply token streamed, ~25 chunks)
 same request capped by `max_tokens` to ~5 chunks). The per-chunk cost is the difference between
 `stream` and `stream5` divided by the difference in chunks, so the fixed per-call cost cancels out.
 
-    python bench/instructions.py                         # all configurations, ~20 minutes
+Configuration `sdk-floor` makes, after each bare call, the span and metric points routewatch
+records for that call, straight through the SDK and with nothing else: the share of any
+instrumentation's cost that is the OpenTelemetry SDK's for that much telemetry.
+
+    python bench/instructions.py                         # all configurations, ~25 minutes
     python bench/instructions.py --quick                 # bare, openai-v2, routewatch; ~8 minutes
     python bench/instructions.py --configs bare,routewatch --kinds plain
 """
