@@ -89,3 +89,30 @@ def test_completions_are_never_dropped_a_full_queue_runs_them_inline() -> None:
 def test_bad_queue_size_is_rejected() -> None:
     with pytest.raises(ValueError):
         SignalBus(max_queue=0)
+
+
+def test_the_worker_gives_the_gil_away_between_stages_and_other_threads_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between a completion and each consumer the worker yields (so a waiting app thread gets the GIL
+    after one stage); `pause()` called on any other thread does nothing."""
+    import routewatch.bus as bus_module
+
+    yields: list[str] = []
+    monkeypatch.setattr(bus_module, "_sched_yield", lambda: yields.append(threading.current_thread().name))
+    bus = SignalBus()
+    bus.pause()
+    assert yields == []  # not the worker: no yield
+    seen: list[object] = []
+    bus.add_listener(seen.append)
+    bus.add_listener(lambda record: None)
+
+    def completion() -> object:
+        bus.pause()  # a stage boundary inside the completion
+        return RECORDS[0]
+
+    bus.complete(completion)  # type: ignore[arg-type]
+    assert bus.flush(5)
+    assert seen == [RECORDS[0]]
+    # one inside the completion, one before delivery, one after each of the two listeners
+    assert yields == ["routewatch-signal-bus"] * 4

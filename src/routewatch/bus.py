@@ -6,6 +6,11 @@ is full) and *completions*, the rest of a call's work (parse the body, build its
 span), which are never dropped: with the queue full they run on the caller's thread instead, so no
 span is ever left open. Listener errors are logged and counted, never raised. The worker starts
 lazily, is re-created after `fork()`, and is drained at interpreter exit.
+
+The worker gives the GIL away between the stages of a call's completion (`pause`): an app thread
+whose response just arrived then waits for one stage (tens of microseconds), not for the whole
+completion. Without it, the app thread that sent a request and came back for the GIL waited for all
+of the worker's work on the previous call, which put that work back on the app's wall time.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ log = logging.getLogger("routewatch")
 Listener = Callable[[CallRecord], Any]
 Completion = Callable[[], "CallRecord | None"]
 _STOP = object()
+_sched_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
 class SignalBus:
@@ -52,6 +58,7 @@ class SignalBus:
     def _reset(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._worker_id: int | None = None
 
     # --- registration ---------------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
@@ -105,7 +112,14 @@ class SignalBus:
                     atexit.register(self.flush, 2.0)
                     self._atexit_registered = True
 
+    def pause(self) -> None:
+        """On the worker, let any thread that waits for the GIL have it (`sched_yield` with the GIL
+        released); elsewhere, nothing. About a microsecond when nobody waits."""
+        if threading.get_ident() == self._worker_id:
+            _sched_yield()
+
     def _run(self) -> None:
+        self._worker_id = threading.get_ident()
         q = self._queue
         while True:
             item = q.get()
@@ -129,6 +143,7 @@ class SignalBus:
         if record is None:
             return
         if deliver:
+            self.pause()
             self._deliver(record)
         else:
             self.publish(record)
@@ -137,6 +152,7 @@ class SignalBus:
         for fn in (*self._sinks, *self._listeners):
             try:
                 fn(record)
+                self.pause()
             except Exception:
                 self.listener_errors += 1
                 log.warning(

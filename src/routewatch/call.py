@@ -316,7 +316,10 @@ class Call:
                     self._drain_locked()
                     self._digest(self.raw)
             self.raw, self.pending = [], None
+            pause = self._inst.bus.pause  # between stages: see SignalBus.pause
+            pause()
             record = self._record(how, exc, end)
+            pause()
             self._close_span(record, exc, end)
             return record
         except Exception:
