@@ -151,7 +151,7 @@ class CallMetrics:
         scope = record.span_scope
         if scope is None or not scope.startswith(_SELF_METERED_SCOPES):
             self._record_duration_and_tokens(record, attrs, series)
-            bus.pause()  # three SDK points (~300k instructions): let a waiting app thread in
+            bus.pause()
         if record.time_to_first_chunk_s is not None:
             self.ttfc.record(record.time_to_first_chunk_s, attrs)
         intervals = record.chunk_intervals_s
@@ -192,9 +192,11 @@ class CallMetrics:
             self.duration.record(record.duration_s, {**attrs, sc.ERROR_TYPE: record.error_type})
         else:
             self.duration.record(record.duration_s, attrs)
+        bus.pause()  # each SDK point is ~100k instructions: let a waiting app thread in between them
         usage = record.usage
         if usage.input_tokens is not None:
             self.tokens.record(usage.input_tokens, series.input if series else _with_type(attrs, "input"))
+            bus.pause()
         if usage.output_tokens is not None:
             self.tokens.record(usage.output_tokens, series.output if series else _with_type(attrs, "output"))
 
