@@ -92,11 +92,16 @@ def _sdk_telemetry_of_one_call(client: Any, kind: str) -> Any:
     from routewatch.metrics import CallMetrics
 
     spans: list[Any] = []
+    given_at_start: list[dict[str, Any]] = []
     records: list[Any] = []
 
     class Keep(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            if not given_at_start:
+                given_at_start.append(dict(span.attributes))
+
         def on_end(self, span: Any) -> None:
-            if len(spans) < 1:
+            if not spans:
                 spans.append(span)
 
     trace.get_tracer_provider().add_span_processor(Keep())  # type: ignore[attr-defined]
@@ -109,11 +114,8 @@ def _sdk_telemetry_of_one_call(client: Any, kind: str) -> Any:
     routewatch.flush()
     routewatch.uninstrument()
     routewatch.remove_listener(records.append)
-    span, record = spans[0], records[0]
-    at_start = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.RW_API, sc.SERVER_PORT,
-                sc.GEN_AI_REQUEST_MODEL)  # fmt: skip
-    start = {k: v for k, v in span.attributes.items() if k in at_start}
-    rest = {k: v for k, v in span.attributes.items() if k not in at_start}
+    span, record, start = spans[0], records[0], given_at_start[0]
+    rest = {k: v for k, v in span.attributes.items() if k not in start}
     metrics = CallMetrics()
     attrs = metrics.attributes(record)
     points = [(metrics.duration, record.duration_s, attrs)]
