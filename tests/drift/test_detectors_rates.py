@@ -84,6 +84,25 @@ def test_alarm_then_recovery_to_the_old_rate() -> None:
     assert sum(v.kind == "alarm" for v in vs) <= 2  # the new regime may escalate once, not keep alarming
 
 
+@pytest.mark.parametrize("bad", [0.4, 0.8])
+def test_a_steady_new_regime_does_not_alarm_again(bad: float) -> None:
+    """After an alarm the new regime is the baseline as measured, not shrunk toward the healthy prior
+    (a 40 % read as ~25 %) nor capped at a half (an 80 % read as 50 %): either made its next calls a
+    further rise. Sized as the demo's schema detector: cooldown 20, prior 30 calls."""
+    sizing = {"warm_up": 50, "cooldown": 20, "block": 10, "memory": 2000, "recovery_ratio": 0.3, "prior_n": 30.0}
+    runs = 60
+    again = closed = 0
+    for seed in range(runs):
+        det = BernoulliCUSUM(fa_per_100k=5.0, **sizing)  # type: ignore[arg-type]
+        vs = verdicts(det, outcomes(seed, 700, 0.001, bad, change=200, back=350))
+        assert vs and vs[0].kind == "alarm"
+        again += sum(v.kind == "alarm" for v in vs) > 1
+        closed += not det.in_alarm
+    # measured (fixed seeds): 24 of 60 (0.4) and 48 of 60 (0.8) alarmed again before the fix, 3 and 0 after
+    assert again <= 6
+    assert closed >= runs - 3  # and the stream's return to 0.1 % closes the alarm
+
+
 def test_hurting_down_watches_zeros() -> None:
     xs = [1.0 - x for x in outcomes(7, 6000, 0.02, 0.08)]  # pass flag: pass rate falls from 98 % to 92 %
     v = verdicts(BernoulliCUSUM(hurting="down"), xs)[0]

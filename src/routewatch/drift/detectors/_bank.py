@@ -29,6 +29,9 @@ _SHARED: dict[Hashable, Any] = {}
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
 _H = TypeVar("_H", bound=Hashable)
+# Highest base rate a design assumes. Past an alarm the baseline is the new regime's rate, often
+# well over a half (80 % invalid outputs); capped at 0.5, a steady 80 % read as a further rise.
+_HIGHEST_BASE = 0.98
 
 
 def shared(x: _H) -> _H:
@@ -209,7 +212,7 @@ class _BernoulliBank:
 
     def _design_increase(self, mean: float, sd: float) -> None:
         """Increments and thresholds of the increase members ``0..m-1`` for a base rate ``mean +- sd``."""
-        p0 = min(max(mean + self.uncertainty * sd, 1e-6), 0.5)
+        p0 = min(max(mean + self.uncertainty * sd, 1e-6), _HIGHEST_BASE)
         self.p0 = p0
         shares = budget_shares(self.m)
         v, size = self.v, self.size
@@ -225,7 +228,7 @@ class _BernoulliBank:
         """Increments and threshold of the decrease member ``m``, if any."""
         if self.recovery_ratio is not None:
             v, size, j = self.v, self.size, self.m
-            p0d = min(max(mean - self.uncertainty * sd, 1e-6), 0.5)  # as cautious the other way
+            p0d = min(max(mean - self.uncertainty * sd, 1e-6), _HIGHEST_BASE)  # as cautious the other way
             p1 = self.recovery_ratio * p0d
             v[size + j] = math.log(p1 / p0d)
             v[2 * size + j] = math.log((1.0 - p1) / (1.0 - p0d))

@@ -174,9 +174,9 @@ class BernoulliCUSUM:
         # after warm-up, or after a cooldown (the new regime's rate, measured after the verdict so
         # unbiased by the selection that made it), the rate measured over the phase is the baseline
         before = self._bank.rate()[0]
-        self._bank.set_base(events, trials, n)
-        self._bank.learning = True
         cooled = self._phase == _COOLDOWN
+        self._bank.set_base(events + (self._regime_shift(events, trials) if cooled else 0.0), trials, n)
+        self._bank.learning = True
         self._phase = _WATCH
         self._due = self._bank.due
         if cooled and self._in_alarm and self._ref is not None and self._back(events / trials):
@@ -192,6 +192,19 @@ class BernoulliCUSUM:
                 in_alarm=False, reference=None, t=self._t,
             )  # fmt: skip
         return None
+
+    def _regime_shift(self, events: int, trials: int) -> float:
+        """Events that centre the prior on the cooldown's own rate, when that is above ``prior_rate``.
+
+        The prior says what a healthy stream's rate is; after an alarm the stream is known not to be
+        there, and a short cooldown shrunk toward it reads a steady 40 % as ~25 % (prior 30 calls,
+        cooldown 20), so the next calls of the same regime look like a further rise and alarm again.
+        Centred on the rate measured after the verdict (not the verdict's window: that one is biased up
+        by the selection that made the alarm) the prior keeps its weight, the caution, without the
+        bias. A cooldown under ``prior_rate`` (after a recovery) keeps the healthy prior: an all-zero
+        cooldown must not make the next single event an alarm.
+        """
+        return float(self.prior_n) * max(0.0, events / trials - float(self.prior_rate))
 
     def _back(self, rate: float) -> bool:
         """Whether ``rate`` is nearer (in log ratio) the pre-alarm reference than the alarmed level."""
