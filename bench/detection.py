@@ -186,6 +186,13 @@ NULLS: list[tuple[str, str, Gen]] = [
     ("error 2%", "error", bernoulli(0.02, 0.02)),
     ("error 5%", "error", bernoulli(0.05, 0.05)),
 ]
+# The diurnal streams again, each call timestamped so that the period is a day: the detectors' daily
+# profile (drift/detectors/_season.py) needs timestamps, and the peers do not read them (same values,
+# same false alarms as the rows above). Day one is unprotected by design and counted.
+STAMPED: list[tuple[str, str, Gen, float]] = [
+    ("  same, timestamped (a day = 86,400 calls)", "latency", diurnal(1.2, 0.6, 0.25, 86_400), 1.0),
+    ("  same, timestamped (a day = 14,400 calls)", "latency", diurnal(1.2, 0.6, 0.25, 14_400), 6.0),
+]
 
 
 # --- detectors -----------------------------------------------------------------------------------------
@@ -368,7 +375,12 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
     cols = ["ours", "ours recovered", "ADWIN", "PageHinkley", "KSWIN", "static"]
     print(f"| null stream | {' | '.join(cols)} |")
     print("|" + "---|" * (len(cols) + 1))
-    for ni, (name, signal, gen) in enumerate(NULLS):
+    rows = [(ni, name, signal, gen, None) for ni, (name, signal, gen) in enumerate(NULLS)]
+    at = {name: ni for ni, (name, _, _) in enumerate(NULLS)}
+    stamped_as = ["latency diurnal +-25%, period 86,400", "latency diurnal +-25%, period 14,400"]
+    for (name, signal, gen, step), like in zip(STAMPED, stamped_as, strict=True):
+        rows.insert(at[like] + 1 + sum(r[4] is not None for r in rows), (at[like], name, signal, gen, step))
+    for ni, name, signal, gen, step in rows:
         counts = dict.fromkeys(cols, 0)
         seen = dict.fromkeys(cols, 0)
         rate = signal == "error"
@@ -377,11 +389,13 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
             xs = gen(rng, length).tolist()
             det = make_detector(signal, **OVERRIDES.get(signal, {}))
             for i, x in enumerate(xs, 1):
-                v = det.update(x)
+                v = det.update(x, None if step is None else i * step)
                 if v is not None and i > CHANGE:
                     counts["ours" if v.kind == "alarm" else "ours recovered"] += 1
             seen["ours"] += length - CHANGE
             seen["ours recovered"] += length - CHANGE
+            if step is not None:
+                continue  # the same values as the row above: the peers, which take no timestamps, too
             for c in ("ADWIN", "PageHinkley", "static"):
                 alarms = run_static(xs, rate, False, None) if c == "static" else run_river(c, xs, None)
                 counts[c] += sum(1 for a in alarms if a > CHANGE)
@@ -389,7 +403,8 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
             if s == 0 and not rate:
                 counts["KSWIN"] += sum(1 for a in run_river("KSWIN", xs[: CHANGE + kswin_len], None) if a > CHANGE)
                 seen["KSWIN"] += kswin_len
-        cells = " | ".join(f"{1e5 * counts[c] / seen[c]:.2f}" if seen[c] else "n/a" for c in cols)
+        cells = " | ".join(f"{1e5 * counts[c] / seen[c]:.2f}" if seen[c] else "as above" if step else "n/a"
+                           for c in cols)  # fmt: skip
         print(f"| {name} | {cells} |", flush=True)
 
 
@@ -458,6 +473,37 @@ def throughput_and_memory(seed: int, quick: bool) -> None:
     )
     print(f"- sum of nbytes: {nb / 1024:.1f} KiB (LogScaleCUSUM {statistics.fmean(cont):,.0f} B each, "
           f"BernoulliCUSUM {statistics.fmean(rates):,.0f} B each)")  # fmt: skip
+
+    # the same with timestamps spanning more than a day and an hour: every daily profile is on
+    step = 1.1 * 86_400 / min(half, 2500)
+    dets = {sig: make_detector(sig) for sig in values}
+    for sig, det in dets.items():
+        for i, x in enumerate(values[sig][:half], 1):
+            det.update(x, i * step * min(half, 2500) / half)
+    stamped_t = 0.0
+    for sig, det in dets.items():
+        upd = det.update
+        t = 1.1 * 86_400
+        t0 = time.perf_counter()
+        for x in values[sig][half:]:
+            t += 1.0
+            upd(x, t)
+        stamped_t += time.perf_counter() - t0
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    sets = []
+    for _ in range(keys):
+        ds = {sig: make_detector(sig) for sig in values}
+        for sig, det in ds.items():
+            for i, x in enumerate(values[sig][:2500], 1):
+                det.update(x, i * step)
+        sets.append(ds)
+    stamped = (tracemalloc.get_traced_memory()[0] - before) / keys
+    tracemalloc.stop()
+    ready = sum(1 for d in sets[0].values() if isinstance(d.state().get("daily_profile"), dict))
+    print(f"\n## With timestamps over a day (the {ready} daily profiles on)\n")
+    print(f"- all signals of a stream key, mixed: {total / stamped_t:,.0f} updates/s")
+    print(f"- tracemalloc over {keys} keys: {stamped:,.0f} B per key ({stamped / 1024:.1f} KiB)")
 
 
 def main() -> None:

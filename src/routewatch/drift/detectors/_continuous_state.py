@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._bank import shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
+from ._season import DailyProfile
 from ._warm import WarmValues
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ def state(det: LogScaleCUSUM) -> dict[str, Any]:
             "mean": b.mean, "p50": b.p50, "p95": b.p95, "p99": b.p99, "log_sd": det._scale,
             "tail_rate": det._tail.rate()[0],
         }  # fmt: skip
+        season = det._season
+        status["daily_profile"] = (
+            "off" if season is None else "waiting" if isinstance(season, float)
+            else {"ready": season.ready, "offsets": season.offsets()}
+        )  # fmt: skip
         status["statistics"] = {
             "shift_up": [det._s1, det._h1], "shift_up_large": [det._s2, det._h2],
             "improve": [det._sd, det._hd], "tail": list(det._tail.member(0)[:2]),
@@ -49,6 +55,7 @@ def snapshot(det: LogScaleCUSUM) -> dict[str, Any]:
         "over": det._over, "tail": det._tail.snapshot(), "in_alarm": det._in_alarm,
         "ref": None if det._ref is None else list(det._ref), "alarm": [det._alarm_off, det._alarm_tail],
         "fired": det._fired, "change": det._change,
+        "season": det._season.snapshot() if isinstance(det._season, DailyProfile) else det._season,
     }  # fmt: skip
 
 
@@ -79,3 +86,6 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._ref = None if ref is None else (float(ref[0]), float(ref[1]), int(ref[2]), float(ref[3]), float(ref[4]))
     det._alarm_off, det._alarm_tail = (shared(float(v)) for v in snap["alarm"])  # mostly 0.0, as when live
     det._fired, det._change = str(snap["fired"]), int(snap["change"])
+    season = snap.get("season")  # absent from snapshots taken before daily profiles
+    det._season = DailyProfile.from_snapshot(season) if isinstance(season, dict) else (
+        None if season is None else float(season))  # fmt: skip

@@ -14,6 +14,7 @@ from . import _continuous_verdicts as _verdicts
 from ._bank import shared
 from ._continuous_verdicts import NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, Atoms, atom_scores, band_score, build_knots, probit, quantile_of
+from ._season import HOUR, DailyProfile
 from ._tail import _TailBank, bands_for
 from ._warm import WarmValues
 from .base import Verdict
@@ -69,11 +70,14 @@ class LogScaleCUSUM:
 
     The baseline's location follows the data with a ``halflife`` (in updates) while no alarm is open
     and no statistic is past half its threshold, so diurnal cycles do not alarm but a regression is
-    not absorbed. An alarm needs ``persistence`` consecutive updates over threshold; after a verdict
-    the detector re-baselines on the new regime (the verdict's window plus ``cooldown`` updates),
-    keeping the pre-alarm baseline as the reference for recovery. ``effect_size``: mean shift of the
-    window in baseline standard deviations for shift tests, Cohen's h of the exceedance rate for the
-    tail test; signed, positive when values went up.
+    not absorbed. With timestamps and ``seasonal``, a daily profile (``_season``) also takes out the
+    part of the location that repeats at the same time of day, learnt from a day of residuals, so a
+    cycle too fast for the half-life (a quiet stream's day) does not alarm either; the verdicts'
+    window statistics are then of values with that offset taken out. An alarm needs ``persistence``
+    consecutive updates over threshold; after a verdict the detector re-baselines on the new regime
+    (the verdict's window plus ``cooldown`` updates), keeping the pre-alarm baseline as the reference
+    for recovery. ``effect_size``: mean shift of the window in baseline standard deviations for shift
+    tests, Cohen's h of the exceedance rate for the tail test; signed, positive when values went up.
 
     >>> import random
     >>> rng = random.Random(3)
@@ -90,8 +94,8 @@ class LogScaleCUSUM:
         "_alarm_off", "_alarm_tail", "_anchor", "_atom_z", "_atoms", "_c1", "_c2", "_cd", "_change", "_clip",
         "_due", "_eta", "_eta_s", "_fast", "_fired", "_h1", "_h2", "_hd", "_in_alarm", "_k1", "_k2", "_kd",
         "_knots", "_log", "_mean", "_n", "_n_base", "_off", "_over", "_phase", "_qs", "_ref", "_ri", "_ring", "_s1",
-        "_s2", "_scale", "_sd", "_sign", "_t", "_tail", "_tail_due", "_warm", "_zmax", "_zmin", "_zt", "clip",
-        "cooldown", "fa_per_100k", "halflife", "hurting", "persistence", "recovery_shift", "shifts",
+        "_s2", "_scale", "_sd", "_season", "_sign", "_t", "_tail", "_tail_due", "_warm", "_zmax", "_zmin", "_zt",
+        "clip", "cooldown", "fa_per_100k", "halflife", "hurting", "persistence", "recovery_shift", "seasonal", "shifts",
         "tail_quantile", "tail_share", "tail_shift", "transform", "warm_up", "window",
     )  # fmt: skip
 
@@ -112,6 +116,7 @@ class LogScaleCUSUM:
         cooldown: int = 200,
         window: int = 64,
         clip: float = 3.0,
+        seasonal: bool = False,
     ) -> None:
         if hurting not in ("up", "down"):
             raise ValueError(f"hurting must be 'up' or 'down', got {hurting!r}")
@@ -142,6 +147,7 @@ class LogScaleCUSUM:
         self.cooldown = cooldown
         self.window = window
         self.clip = clip
+        self.seasonal = seasonal
         self._reset()
 
     def _reset(self) -> None:
@@ -174,6 +180,8 @@ class LogScaleCUSUM:
         self._alarm_off = self._alarm_tail = 0.0
         self._fired = ""
         self._change = 0
+        # the time the watch began (an hour before the daily profile starts), then the profile itself
+        self._season: float | DailyProfile | None = None
 
     def _design(self) -> None:
         (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._zt, self._eta,
@@ -189,7 +197,7 @@ class LogScaleCUSUM:
             "tail_share": self.tail_share, "tail_shift": self.tail_shift, "fa_per_100k": self.fa_per_100k,
             "warm_up": self.warm_up,
             "halflife": self.halflife, "persistence": self.persistence, "cooldown": self.cooldown,
-            "window": self.window, "clip": self.clip,
+            "window": self.window, "clip": self.clip, "seasonal": self.seasonal,
         }  # fmt: skip
 
     def set_fa_rate(self, fa_per_100k: float) -> None:
@@ -214,6 +222,16 @@ class LogScaleCUSUM:
             y = math.log(x) if x > 0.0 else _LOG_FLOOR
         else:
             y = x if -_F32_MAX < x < _F32_MAX else math.copysign(_F32_MAX, x)
+        profile = None
+        season = self._season
+        if season is not None and t is not None:
+            if isinstance(season, float):
+                if t - season >= HOUR:
+                    self._season = DailyProfile(t)
+            else:
+                profile = season
+                seasonal = profile.offset(t)
+                y -= seasonal
         if self._phase:
             return self._slow(n, y)
         ri = self._ri
@@ -271,6 +289,8 @@ class LogScaleCUSUM:
             self._over = 0
         if s1 < 0.5 * self._h1 and sd < 0.5 * self._hd:  # no chasing a change under way
             self._off += self._eta_s * z
+            if profile is not None and profile.learn(t, y + seasonal - self._anchor, 3.0 * self._scale):  # type: ignore[arg-type]
+                self._off -= profile.offset(t)  # type: ignore[arg-type]  # the profile is on: so is the location
             if self._fast:
                 self._learn()
             self._mean += self._eta * ((math.exp(y) if self._log else y) - self._mean)
@@ -330,6 +350,7 @@ class LogScaleCUSUM:
         self._fast = len(warm)
         self._learn()
         self._restart(n)
+        self._season = float(self._t) if self.seasonal and self._t is not None else None
 
     def _new_tail(self, edge: float) -> _TailBank:
         """A tail test with bands from the tail quantile up to ``edge``, the highest score a value can get."""

@@ -31,9 +31,12 @@ Factory = Callable[..., Any]
 _CONTINUOUS_UP = ("latency", "ttft", "tpot", "output_tokens", "cost")
 _RATES = ("error", "rate_limited", "server_error", "schema_invalid", "refusal", "truncated", "empty")
 
+# Signals that follow the provider's load, and so the day: they keep a daily profile when the calls
+# come with timestamps (see ``_season``). Output tokens and cost follow what the app asks for instead.
+_DAILY = ("latency", "ttft", "tpot", "tokens_per_s")
 _TABLE: dict[str, tuple[Factory, dict[str, Any]]] = {
-    **{name: (LogScaleCUSUM, {"hurting": "up"}) for name in _CONTINUOUS_UP},
-    "tokens_per_s": (LogScaleCUSUM, {"hurting": "down"}),
+    **{name: (LogScaleCUSUM, {"hurting": "up", "seasonal": name in _DAILY}) for name in _CONTINUOUS_UP},
+    "tokens_per_s": (LogScaleCUSUM, {"hurting": "down", "seasonal": True}),
     "score": (LogScaleCUSUM, {"hurting": "down", "transform": "identity"}),
     **{name: (BernoulliCUSUM, {"hurting": "up"}) for name in _RATES},
 }
