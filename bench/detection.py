@@ -408,6 +408,24 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
         print(f"| {name} | {cells} |", flush=True)
 
 
+def key_memory(
+    values: dict[str, list[float]], keys: int, count: int, step: float | None = None
+) -> tuple[float, list[dict[str, Any]]]:
+    """Bytes per stream key (tracemalloc) after ``count`` values per signal, timestamped every ``step`` s."""
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    sets = []
+    for _ in range(keys):
+        ds = {sig: make_detector(sig) for sig in values}
+        for sig, det in ds.items():
+            for i, x in enumerate(values[sig][:count], 1):
+                det.update(x, None if step is None else i * step)
+        sets.append(ds)
+    per_key = (tracemalloc.get_traced_memory()[0] - before) / keys
+    tracemalloc.stop()
+    return per_key, sets
+
+
 def throughput_and_memory(seed: int, quick: bool) -> None:
     rng = np.random.default_rng(seed)
     n = 6_000 if quick else 20_000  # half to warm up (and reach steady state), half timed
@@ -450,18 +468,7 @@ def throughput_and_memory(seed: int, quick: bool) -> None:
 
     # memory: tracemalloc over many stream keys (steady state, after warm-up), and nbytes
     keys = 10 if quick else 100
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    sets = []
-    for _ in range(keys):
-        ds = {sig: make_detector(sig) for sig in values}
-        for sig, det in ds.items():
-            for x in values[sig][: min(n // 2, 2500)]:  # past every warm-up (2,000 at most)
-                det.update(x)
-        sets.append(ds)
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    per_key = (after - before) / keys
+    per_key, sets = key_memory(values, keys, min(n // 2, 2500))  # past every warm-up (2,000 at most)
     container = sys.getsizeof(sets[0])  # the dict holding a key's detectors (the monitor's, not theirs)
     nb = sum(d.nbytes for d in sets[0].values())
     cont = [d.nbytes for d in sets[0].values() if type(d).__name__ == "LogScaleCUSUM"]
@@ -489,17 +496,7 @@ def throughput_and_memory(seed: int, quick: bool) -> None:
             t += 1.0
             upd(x, t)
         stamped_t += time.perf_counter() - t0
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    sets = []
-    for _ in range(keys):
-        ds = {sig: make_detector(sig) for sig in values}
-        for sig, det in ds.items():
-            for i, x in enumerate(values[sig][:2500], 1):
-                det.update(x, i * step)
-        sets.append(ds)
-    stamped = (tracemalloc.get_traced_memory()[0] - before) / keys
-    tracemalloc.stop()
+    stamped, sets = key_memory(values, keys, min(half, 2500), step)
     ready = sum(1 for d in sets[0].values() if isinstance(d.state().get("daily_profile"), dict))
     print(f"\n## With timestamps over a day (the {ready} daily profiles on)\n")
     print(f"- all signals of a stream key, mixed: {total / stamped_t:,.0f} updates/s")
