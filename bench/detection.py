@@ -408,6 +408,31 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
         print(f"| {name} | {cells} |", flush=True)
 
 
+def timed_updates(
+    values: dict[str, list[float]], half: int, step: float | None = None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Each signal's detector warmed up on the first ``half`` values, then seconds for the rest;
+    with ``step``, every value is timestamped ``step`` s after the one before."""
+    dets = {sig: make_detector(sig) for sig in values}
+    seconds: dict[str, float] = {}
+    for sig, det in dets.items():
+        for i, x in enumerate(values[sig][:half], 1):  # warm up and reach steady state
+            det.update(x, None if step is None else i * step)
+        upd, xs = det.update, values[sig][half:]
+        if step is None:
+            t0 = time.perf_counter()
+            for x in xs:
+                upd(x)
+        else:
+            t, dt = half * step, step
+            t0 = time.perf_counter()
+            for x in xs:
+                t += dt
+                upd(x, t)
+        seconds[sig] = time.perf_counter() - t0
+    return dets, seconds
+
+
 def key_memory(
     values: dict[str, list[float]], keys: int, count: int, step: float | None = None
 ) -> tuple[float, list[dict[str, Any]]]:
@@ -443,23 +468,13 @@ def throughput_and_memory(seed: int, quick: bool) -> None:
             values[sig] = np.clip(0.8 + 0.1 * rng.standard_normal(n), 0, 1).tolist()
         else:
             values[sig] = (rng.random(n) < 0.01).astype(float).tolist()
-    dets = {sig: make_detector(sig) for sig in values}
     half = n // 2
-    for sig, det in dets.items():  # warm up and reach steady state
-        for x in values[sig][:half]:
-            det.update(x)
+    dets, seconds = timed_updates(values, half)
     per_family: dict[str, float] = {}
-    total_t = 0.0
+    total_t = sum(seconds.values())
     for sig, det in dets.items():
-        xs = values[sig][half:]
-        upd = det.update
-        t0 = time.perf_counter()
-        for x in xs:
-            upd(x)
-        dt = time.perf_counter() - t0
-        total_t += dt
         per_family.setdefault(type(det).__name__, 0.0)
-        per_family[type(det).__name__] += dt / len(xs) / sum(1 for d in dets.values() if type(d) is type(det))
+        per_family[type(det).__name__] += seconds[sig] / half / sum(1 for d in dets.values() if type(d) is type(det))
     total = half * len(dets)
     print(f"\n## Throughput (one core, steady state, {len(dets)} signals x {half:,} updates)\n")
     print(f"- all signals of a stream key, mixed: {total / total_t:,.0f} updates/s")
@@ -482,21 +497,8 @@ def throughput_and_memory(seed: int, quick: bool) -> None:
           f"BernoulliCUSUM {statistics.fmean(rates):,.0f} B each)")  # fmt: skip
 
     # the same with timestamps spanning more than a day and an hour: every daily profile is on
-    step = 1.1 * 86_400 / min(half, 2500)
-    dets = {sig: make_detector(sig) for sig in values}
-    for sig, det in dets.items():
-        for i, x in enumerate(values[sig][:half], 1):
-            det.update(x, i * step * min(half, 2500) / half)
-    stamped_t = 0.0
-    for sig, det in dets.items():
-        upd = det.update
-        t = 1.1 * 86_400
-        t0 = time.perf_counter()
-        for x in values[sig][half:]:
-            t += 1.0
-            upd(x, t)
-        stamped_t += time.perf_counter() - t0
-    stamped, sets = key_memory(values, keys, min(half, 2500), step)
+    stamped_t = sum(timed_updates(values, half, 1.1 * 86_400 / half)[1].values())
+    stamped, sets = key_memory(values, keys, min(half, 2500), 1.1 * 86_400 / min(half, 2500))
     ready = sum(1 for d in sets[0].values() if isinstance(d.state().get("daily_profile"), dict))
     print(f"\n## With timestamps over a day (the {ready} daily profiles on)\n")
     print(f"- all signals of a stream key, mixed: {total / stamped_t:,.0f} updates/s")

@@ -55,24 +55,20 @@ class DailyProfile:
         """The profile's offset at time ``t``; 0 until a day of values is in."""
         if not self._ready:
             return 0.0
-        h = (t % DAY) / _WIDTH - 0.5
-        i = math.floor(h)
+        lo, hi, f = _between(t)
         v = self._v
-        a = v[i % BINS]
-        return a + (h - i) * (v[(i + 1) % BINS] - a)
+        return v[lo] + f * (v[hi] - v[lo])
 
     def learn(self, t: float, value: float, clip: float) -> bool:
-        """Take in a value at time ``t`` (clipped to ``clip`` about the level); True when the profile
-        has just become ready (the caller's location then moves onto the deseasonalised scale)."""
+        """Take in a value at time ``t`` with `offset` (t) already taken out, relative to the warm-up's
+        median, clipped to ``clip`` about the level; True when the profile has just become ready (the
+        caller's location then moves onto the deseasonalised scale)."""
         v = self._v
         if self._ready:
             # what neither the level nor the interpolated offset explains moves both, each bin by its
             # share of the reading
-            h = (t % DAY) / _WIDTH - 0.5
-            i = math.floor(h)
-            f = h - i
-            lo, hi = i % BINS, (i + 1) % BINS
-            r = value - v[_LEVEL] - (v[lo] + f * (v[hi] - v[lo]))
+            lo, hi, f = _between(t)
+            r = value - v[_LEVEL]
             r = -clip if r < -clip else (clip if r > clip else r)
             v[_LEVEL] += v[_RATE] * r
             for b, w in ((lo, 1.0 - f), (hi, f)):
@@ -127,3 +123,10 @@ class DailyProfile:
             raise ValueError(f"a daily profile has {len(profile._v)} values, got {len(values)}")
         profile._v = values
         return profile
+
+
+def _between(t: float) -> tuple[int, int, float]:
+    """The bins whose centres ``t``'s time of day lies between, and how far it is from the first."""
+    h = (t % DAY) / _WIDTH - 0.5
+    i = math.floor(h)
+    return i % BINS, (i + 1) % BINS, h - i

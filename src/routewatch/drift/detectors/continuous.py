@@ -71,7 +71,7 @@ class LogScaleCUSUM:
     The baseline's location follows the data with a ``halflife`` (in updates) while no alarm is open
     and no statistic is past half its threshold, so diurnal cycles do not alarm but a regression is
     not absorbed. With timestamps and ``seasonal``, a daily profile (``_season``) also takes out the
-    part of the location that repeats at the same time of day, learnt from a day of residuals, so a
+    part of the location that repeats at the same time of day, learnt once a whole day is seen, so a
     cycle too fast for the half-life (a quiet stream's day) does not alarm either; the verdicts'
     window statistics are then of values with that offset taken out. An alarm needs ``persistence``
     consecutive updates over threshold; after a verdict the detector re-baselines on the new regime
@@ -230,8 +230,7 @@ class LogScaleCUSUM:
                     self._season = DailyProfile(t)
             else:
                 profile = season
-                seasonal = profile.offset(t)
-                y -= seasonal
+                y -= profile.offset(t)
         if self._phase:
             return self._slow(n, y)
         ri = self._ri
@@ -289,8 +288,8 @@ class LogScaleCUSUM:
             self._over = 0
         if s1 < 0.5 * self._h1 and sd < 0.5 * self._hd:  # no chasing a change under way
             self._off += self._eta_s * z
-            if profile is not None and profile.learn(t, y + seasonal - self._anchor, 3.0 * self._scale):  # type: ignore[arg-type]
-                self._off -= profile.offset(t)  # type: ignore[arg-type]  # the profile is on: so is the location
+            if profile is not None and t is not None and profile.learn(t, y - self._anchor, 3.0 * self._scale):
+                self._off -= profile.offset(t)  # the profile is on: so is the location
             if self._fast:
                 self._learn()
             self._mean += self._eta * ((math.exp(y) if self._log else y) - self._mean)

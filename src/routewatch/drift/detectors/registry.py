@@ -36,7 +36,7 @@ _RATES = ("error", "rate_limited", "server_error", "schema_invalid", "refusal", 
 _DAILY = ("latency", "ttft", "tpot", "tokens_per_s")
 _TABLE: dict[str, tuple[Factory, dict[str, Any]]] = {
     **{name: (LogScaleCUSUM, {"hurting": "up", "seasonal": name in _DAILY}) for name in _CONTINUOUS_UP},
-    "tokens_per_s": (LogScaleCUSUM, {"hurting": "down", "seasonal": True}),
+    "tokens_per_s": (LogScaleCUSUM, {"hurting": "down", "seasonal": "tokens_per_s" in _DAILY}),
     "score": (LogScaleCUSUM, {"hurting": "down", "transform": "identity"}),
     **{name: (BernoulliCUSUM, {"hurting": "up"}) for name in _RATES},
 }
