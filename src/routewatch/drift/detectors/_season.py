@@ -55,9 +55,11 @@ class DailyProfile:
         """The profile's offset at time ``t``; 0 until a day of values is in."""
         if not self._ready:
             return 0.0
-        lo, hi, f = _between(t)
+        h = (t % DAY) / _WIDTH - 0.5  # between the centres of bins i and i + 1 (inlined in `learn`)
+        i = math.floor(h)
         v = self._v
-        return v[lo] + f * (v[hi] - v[lo])
+        a = v[i % BINS]
+        return a + (h - i) * (v[(i + 1) % BINS] - a)
 
     def learn(self, t: float, value: float, clip: float) -> bool:
         """Take in a value at time ``t`` with `offset` (t) already taken out, relative to the warm-up's
@@ -67,7 +69,10 @@ class DailyProfile:
         if self._ready:
             # what neither the level nor the interpolated offset explains moves both, each bin by its
             # share of the reading
-            lo, hi, f = _between(t)
+            h = (t % DAY) / _WIDTH - 0.5  # as in `offset`, inlined: both run on every calm update
+            i = math.floor(h)
+            f = h - i
+            lo, hi = i % BINS, (i + 1) % BINS
             r = value - v[_LEVEL]
             r = -clip if r < -clip else (clip if r > clip else r)
             v[_LEVEL] += v[_RATE] * r
@@ -123,10 +128,3 @@ class DailyProfile:
             raise ValueError(f"a daily profile has {len(profile._v)} values, got {len(values)}")
         profile._v = values
         return profile
-
-
-def _between(t: float) -> tuple[int, int, float]:
-    """The bins whose centres ``t``'s time of day lies between, and how far it is from the first."""
-    h = (t % DAY) / _WIDTH - 0.5
-    i = math.floor(h)
-    return i % BINS, (i + 1) % BINS, h - i
