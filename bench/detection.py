@@ -22,6 +22,7 @@ Needs numpy (stream generation and the oracle's calibration) and river; the dete
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import statistics
 import sys
@@ -186,6 +187,7 @@ NULLS: list[tuple[str, str, Gen]] = [
     ("error 2%", "error", bernoulli(0.02, 0.02)),
     ("error 5%", "error", bernoulli(0.05, 0.05)),
 ]
+NULL_SEEDS = {name: i for i, (name, _, _) in enumerate(NULLS)}
 # The diurnal streams again, each call timestamped so that the period is a day: the detectors' daily
 # profile (drift/detectors/_season.py) needs timestamps, and the peers do not read them (same values,
 # same false alarms as the rows above). Day one is unprotected by design and counted.
@@ -375,11 +377,16 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
     cols = ["ours", "ours recovered", "ADWIN", "PageHinkley", "KSWIN", "static"]
     print(f"| null stream | {' | '.join(cols)} |")
     print("|" + "---|" * (len(cols) + 1))
-    rows = [(ni, name, signal, gen, None) for ni, (name, signal, gen) in enumerate(NULLS)]
-    at = {name: ni for ni, (name, _, _) in enumerate(NULLS)}
+    # each timestamped row right after the row with its values (run only when that row is selected)
     stamped_as = ["latency diurnal +-25%, period 86,400", "latency diurnal +-25%, period 14,400"]
-    for (name, signal, gen, step), like in zip(STAMPED, stamped_as, strict=True):
-        rows.insert(at[like] + 1 + sum(r[4] is not None for r in rows), (at[like], name, signal, gen, step))
+    stamped_after = dict(zip(stamped_as, STAMPED, strict=True))
+    rows: list[tuple[int, str, str, Gen, float | None]] = []
+    for name, signal, gen in NULLS:
+        ni = NULL_SEEDS[name]  # its place in the full list: a row's streams do not depend on --cases
+        rows.append((ni, name, signal, gen, None))
+        if name in stamped_after:
+            sname, ssignal, sgen, step = stamped_after[name]
+            rows.append((ni, sname, ssignal, sgen, step))
     for ni, name, signal, gen, step in rows:
         counts = dict.fromkeys(cols, 0)
         seen = dict.fromkeys(cols, 0)
@@ -437,6 +444,9 @@ def key_memory(
     values: dict[str, list[float]], keys: int, count: int, step: float | None = None
 ) -> tuple[float, list[dict[str, Any]]]:
     """Bytes per stream key (tracemalloc) after ``count`` values per signal, timestamped every ``step`` s."""
+    # full collections first and last: they also empty CPython's free lists (freed tuples and floats
+    # kept for reuse, bounded per process), which tracemalloc would otherwise count as live
+    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     sets = []
@@ -446,6 +456,7 @@ def key_memory(
             for i, x in enumerate(values[sig][:count], 1):
                 det.update(x, None if step is None else i * step)
         sets.append(ds)
+    gc.collect()
     per_key = (tracemalloc.get_traced_memory()[0] - before) / keys
     tracemalloc.stop()
     return per_key, sets

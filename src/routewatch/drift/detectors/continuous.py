@@ -7,7 +7,8 @@ import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Literal, NamedTuple
 
 from . import _continuous_state as _state
 from . import _continuous_verdicts as _verdicts
@@ -35,6 +36,30 @@ _BASELINE_SAFETY = 0.5
 # 0.15 sd made 28 in 1,000 where that test made 30 (p99-only regressions found: 88 % and 84 %)
 _TAIL_UNCERTAINTY = 0.15
 _F32 = struct.Struct("f")  # atoms are keyed by the float32 value the warm-up buffer stored
+
+
+class _Params(NamedTuple):
+    """What a detector was built with, one shared tuple per distinct set (``shared``): thousands of
+    stream keys hold the same fourteen values, and a slot each cost ~110 bytes a detector."""
+
+    hurting: Literal["up", "down"]
+    transform: Literal["log", "identity"]
+    shifts: tuple[float, ...]
+    recovery_shift: float
+    tail_quantile: float
+    tail_share: float
+    tail_shift: float
+    fa_per_100k: float
+    warm_up: int
+    halflife: float
+    persistence: int
+    cooldown: int
+    clip: float
+    seasonal: bool
+
+
+def _param(name: str) -> Any:
+    return property(attrgetter(f"_p.{name}"), doc=f"``{name}`` (see the class); read-only.")
 
 
 @lru_cache(maxsize=64)
@@ -93,10 +118,9 @@ class LogScaleCUSUM:
     __slots__ = (
         "_alarm_off", "_alarm_tail", "_anchor", "_atom_z", "_atoms", "_c1", "_c2", "_cd", "_change", "_clip",
         "_due", "_eta", "_eta_s", "_fast", "_fired", "_h1", "_h2", "_hd", "_in_alarm", "_k1", "_k2", "_kd",
-        "_knots", "_log", "_mean", "_n", "_n_base", "_off", "_over", "_phase", "_qs", "_ref", "_ri", "_ring", "_s1",
-        "_s2", "_scale", "_sd", "_season", "_sign", "_t", "_tail", "_tail_due", "_warm", "_zmax", "_zmin", "_zt",
-        "clip", "cooldown", "fa_per_100k", "halflife", "hurting", "persistence", "recovery_shift", "seasonal", "shifts",
-        "tail_quantile", "tail_share", "tail_shift", "transform", "warm_up", "window",
+        "_knots", "_log", "_mean", "_n", "_n_base", "_off", "_over", "_p", "_phase", "_qs", "_ref", "_ri", "_ring",
+        "_s1", "_s2", "_scale", "_sd", "_season", "_sign", "_t", "_tail", "_tail_due", "_warm", "_zmax", "_zmin",
+        "_zt", "window",
     )  # fmt: skip
 
     def __init__(
@@ -133,27 +157,32 @@ class LogScaleCUSUM:
             raise ValueError("need warm_up >= 20, persistence >= 1, cooldown >= 0, window >= 8, halflife > 0")
         if not 1.0 <= clip <= 5.0 or round(2 * clip / GRID_STEP) != 2 * clip / GRID_STEP:
             raise ValueError(f"clip must be a multiple of {GRID_STEP} in [1, 5], got {clip!r}")
-        self.hurting = hurting
-        self.transform = transform
-        self.shifts = shared(tuple(sorted(float(s) for s in shifts)))
-        self.recovery_shift = recovery_shift
-        self.tail_quantile = tail_quantile
-        self.tail_share = tail_share
-        self.tail_shift = tail_shift
-        self.fa_per_100k = fa_per_100k
-        self.warm_up = warm_up
-        self.halflife = halflife
-        self.persistence = persistence
-        self.cooldown = cooldown
+        self._p = shared(_Params(
+            hurting, transform, shared(tuple(sorted(float(s) for s in shifts))), recovery_shift, tail_quantile,
+            tail_share, tail_shift, fa_per_100k, warm_up, halflife, persistence, cooldown, clip, seasonal,
+        ))  # fmt: skip
         self.window = window
-        self.clip = clip
-        self.seasonal = seasonal
         self._reset()
+
+    hurting = _param("hurting")
+    transform = _param("transform")
+    shifts = _param("shifts")
+    recovery_shift = _param("recovery_shift")
+    tail_quantile = _param("tail_quantile")
+    tail_share = _param("tail_share")
+    tail_shift = _param("tail_shift")
+    fa_per_100k = _param("fa_per_100k")
+    warm_up = _param("warm_up")
+    halflife = _param("halflife")
+    persistence = _param("persistence")
+    cooldown = _param("cooldown")
+    clip = _param("clip")
+    seasonal = _param("seasonal")
 
     def _reset(self) -> None:
         self._sign = 1.0 if self.hurting == "up" else -1.0
         self._log = self.transform == "log"
-        self._clip = self.clip
+        self._clip: float = self.clip
         self._tail = self._new_tail(self.clip)
         self._design()
         self._n = 0
@@ -203,7 +232,7 @@ class LogScaleCUSUM:
     def set_fa_rate(self, fa_per_100k: float) -> None:
         """Change the false-alarm budget (e.g. when the number of live streams changes)."""
         arl0_for(fa_per_100k)
-        self.fa_per_100k = fa_per_100k
+        self._p = shared(self._p._replace(fa_per_100k=fa_per_100k))
         self._design()
         if self._phase != WARMUP:
             self._tail._advance(self._n)
@@ -383,9 +412,9 @@ class LogScaleCUSUM:
         # past the outer knots: +-clip, unless the outer knots are a tie (a cap, zeros), whose values are
         # atoms scored apart; then a value beyond them (the location moved) is at the edge of the band
         top = bisect_left(q, q[-1])
-        self._zmax = shared(self.clip if top == len(q) - 1 else top * GRID_STEP - self.clip)
+        self._zmax = shared(self._clip if top == len(q) - 1 else top * GRID_STEP - self._clip)
         bottom = bisect_right(q, q[0]) - 1
-        self._zmin = shared(-self.clip if bottom == 0 else bottom * GRID_STEP - self.clip)
+        self._zmin = shared(-self._clip if bottom == 0 else bottom * GRID_STEP - self._clip)
         # the tail test needs values past the tail quantile; inside a tie band (a cap) there are none
         zt = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)[6]
         edge = self._zmax if self._sign > 0 else -self._zmin
