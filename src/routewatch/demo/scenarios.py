@@ -85,11 +85,14 @@ def build_scenario(
     base = regressed.settings
     faults = {**base.faults, **dict(regression.faults)}
     factor = regression.latency_factor
-    worse = ProviderSettings(
-        latency_s=base.latency_s * factor,
-        ttft_s=base.ttft_s * factor,
-        per_token_s=base.per_token_s * factor,
-        faults=faults,
+    # everything else (jitter, output length, tool calls) as at baseline: only the regression changes
+    worse = base.model_copy(
+        update={
+            "latency_s": base.latency_s * factor,
+            "ttft_s": base.ttft_s * factor,
+            "per_token_s": base.per_token_s * factor,
+            "faults": faults,
+        }
     )
     return Scenario(
         seed=seed,
