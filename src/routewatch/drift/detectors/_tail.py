@@ -101,14 +101,6 @@ class _TailBank(_BernoulliBank):
         v[o + 2 * kk] += 1.0
         return self.event(n)
 
-    def set_base(self, events: float, trials: float, n: int) -> None:
-        """Baseline counts ``events`` in ``trials``, split over the bands in their nominal proportions."""
-        bands, v, o = self.bands, self.v, 6 * self.size
-        for k, p in enumerate(bands.nominal):
-            v[o + k] = events * p / bands.total
-            v[o + bands.k + k] = v[o + 2 * bands.k + k] = 0.0
-        super().set_base(events, trials, n)
-
     def set_warm(self, values: int, n: int, open_top: bool) -> None:
         """The baseline of a warm-up of ``values`` values, whose quantiles placed the bands.
 
@@ -126,7 +118,7 @@ class _TailBank(_BernoulliBank):
             v[o + kk + k] = v[o + 2 * kk + k] = 0.0
         if open_top:
             v[o + kk - 1] += values / (values + 1)
-        _BernoulliBank.set_base(self, sum(v[o : o + kk]), float(values), n)
+        super().set_base(sum(v[o : o + kk]), float(values), n)
 
     def rebase(self, events: float, trials: float, keep: float, n: int) -> None:
         """After a tail verdict: the band counts so far, weighed down to at most ``keep`` trials, plus
@@ -145,7 +137,7 @@ class _TailBank(_BernoulliBank):
         for k in range(kk):
             v[o + k] = v[o + k] * f + events * means[k] / total
             v[o + kk + k] = v[o + 2 * kk + k] = 0.0
-        _BernoulliBank.set_base(self, sum(v[o : o + kk]), self.base_n * f + trials, n)
+        super().set_base(sum(v[o : o + kk]), self.base_n * f + trials, n)
 
     def _design_increase(self, mean: float, sd: float) -> None:
         bands, v, size = self.bands, self.v, self.size
