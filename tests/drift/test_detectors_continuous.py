@@ -137,6 +137,27 @@ def test_snapshot_during_warm_up() -> None:
     assert [key(v) for v in verdicts(a, xs[500:])] == [key(v) for v in verdicts(b, xs[500:])]
 
 
+def test_a_warm_up_snapshot_from_before_windows_were_made_lazily_still_restores() -> None:
+    xs = latency(13, 3000, factor=1.5)
+    a = LogScaleCUSUM()
+    verdicts(a, xs[:500])
+    snap = json.loads(json.dumps(a.snapshot()))
+    assert snap["ring"] == []  # a detector at warm-up keeps no window
+    snap["ring"] = [0] * a.window  # as older versions wrote it
+    b = LogScaleCUSUM()
+    b.restore(snap)
+    assert [key(v) for v in verdicts(a, xs[500:])] == [key(v) for v in verdicts(b, xs[500:])]
+
+
+def test_a_snapshot_whose_window_does_not_fit_is_refused() -> None:
+    a = LogScaleCUSUM()
+    verdicts(a, latency(16, 1500))
+    snap = a.snapshot()
+    assert len(snap["ring"]) == a.window
+    with pytest.raises(ValueError, match="window"):
+        LogScaleCUSUM().restore({**snap, "ring": snap["ring"][:-1]})
+
+
 def test_state_is_json_and_reports_warm_up() -> None:
     det = LogScaleCUSUM()
     verdicts(det, latency(14, 500))

@@ -6,7 +6,7 @@ from array import array
 from typing import TYPE_CHECKING, Any
 
 from ._bank import shared
-from ._continuous_verdicts import NO_VALUES, WARMUP, baseline_summary
+from ._continuous_verdicts import NO_RING, NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
 from ._season import DailyProfile
 from ._warm import WarmValues
@@ -64,8 +64,12 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
         raise ValueError("not a LogScaleCUSUM snapshot")
     det._n, det._t, det._phase, det._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
     det._warm = WarmValues(snap["warm"]) if snap["warm"] else NO_VALUES
-    det._ring = array("h", snap["ring"])
-    det._ri = int(snap["ri"])
+    if det._phase == WARMUP:  # its window is made at the fit (older snapshots hold an idle one)
+        det._ring, det._ri = NO_RING, 0
+    else:
+        det._ring, det._ri = array("h", snap["ring"]), int(snap["ri"])
+        if len(det._ring) != det.window or not 0 <= det._ri < det.window:
+            raise ValueError(f"a window of {det.window} values was expected, got {len(det._ring)} at {det._ri}")
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
     det._knots = array("f", snap["knots"])
     atoms = snap["atoms"]

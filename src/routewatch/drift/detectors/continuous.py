@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 from . import _continuous_state as _state
 from . import _continuous_verdicts as _verdicts
 from ._bank import shared
-from ._continuous_verdicts import NO_VALUES, WARMUP, WATCH
+from ._continuous_verdicts import NO_RING, NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, Atoms, atom_scores, band_score, build_knots, probit, quantile_of
 from ._season import HOUR, DailyProfile
 from ._tail import _TailBank, bands_for
@@ -192,7 +192,8 @@ class LogScaleCUSUM:
         self._warm: WarmValues | array[float] = WarmValues()  # compressed as they come (see _warm)
         self._atoms: Atoms | None = None
         self._atom_z = 0.0
-        self._ring: array[int] = array("h", bytes(2 * self.window))  # (y - anchor) * qs, int16
+        # (y - anchor) * qs, int16; made at the fit: a fleet at warm-up holds no idle windows
+        self._ring: array[int] = NO_RING
         self._ri = 0
         self._anchor = 0.0
         self._qs = 1.0
@@ -371,6 +372,7 @@ class LogScaleCUSUM:
         self._mean = math.fsum(vals) / len(vals)
         self._n_base = len(warm)
         self._warm = NO_VALUES
+        self._ring, self._ri = array("h", bytes(2 * self.window)), 0
         edge = self._zmax if self._sign > 0 else -self._zmin
         self._tail = self._new_tail(edge)
         self._tail.set_warm(len(warm), n, open_top=edge >= self.clip)
