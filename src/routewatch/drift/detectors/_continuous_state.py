@@ -71,7 +71,7 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
         if len(det._ring) != det.window or not 0 <= det._ri < det.window:
             raise ValueError(f"a window of {det.window} values was expected, got {len(det._ring)} at {det._ri}")
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
-    det._knots = array("f", snap["knots"])
+    det._knots = array("f", snap["knots"]) if snap["knots"] else NO_VALUES
     atoms = snap["atoms"]
     det._atoms = None if atoms is None else Atoms((float(k), float(v)) for k, v in atoms)
     det._atom_z = 0.0

@@ -197,7 +197,7 @@ class LogScaleCUSUM:
         self._ri = 0
         self._anchor = 0.0
         self._qs = 1.0
-        self._knots: array[float] = array("f")
+        self._knots: array[float] = NO_VALUES  # shared, never written: made at the fit
         self._off = self._scale = self._eta_s = self._mean = 0.0
         self._fast = 0  # > 0: the location is still being learnt as a running mean (updates so far)
         self._n_base = 0
