@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["COOLDOWN", "NO_VALUES", "WARMUP", "WATCH", "baseline_summary", "crossed", "rebaseline", "recent"]
 
 WATCH, WARMUP, COOLDOWN = 0, 1, 2  # a detector's phases
-NO_VALUES: array[float] = array("f")  # shared, never written: the warm-up buffer once it is spent
+# shared, never written: the warm-up buffer once it is spent, and the score table until the fit
+NO_VALUES: array[float] = array("f")
 NO_RING: array[int] = array("h")  # shared, never written: the window of a detector still at warm-up
 _Z95, _Z99 = 1.6448536269514722, 2.3263478740408408
 
@@ -181,10 +182,8 @@ def exceed_rate(det: LogScaleCUSUM, window: list[float], off: float) -> float:
 
 def recent(det: LogScaleCUSUM, m: int) -> list[float]:
     """The last ``min(m, window)`` transformed values, oldest first."""
+    m = max(1, min(m, det.window))
     ring, ri, w, a, qs = det._ring, det._ri, det.window, det._anchor, det._qs
-    if not ring:
-        return []  # still at warm-up: no window yet
-    m = max(1, min(m, w))
     return [a + ring[(ri - m + i) % w] / qs for i in range(m)]
 
 

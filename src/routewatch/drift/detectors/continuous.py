@@ -197,7 +197,7 @@ class LogScaleCUSUM:
         self._ri = 0
         self._anchor = 0.0
         self._qs = 1.0
-        self._knots: array[float] = NO_VALUES  # shared, never written: made at the fit
+        self._knots: array[float] = NO_VALUES  # made at the fit
         self._off = self._scale = self._eta_s = self._mean = 0.0
         self._fast = 0  # > 0: the location is still being learnt as a running mean (updates so far)
         self._n_base = 0
@@ -372,7 +372,7 @@ class LogScaleCUSUM:
         self._mean = math.fsum(vals) / len(vals)
         self._n_base = len(warm)
         self._warm = NO_VALUES
-        self._ring, self._ri = array("h", bytes(2 * self.window)), 0
+        self._ring = array("h", bytes(2 * self.window))  # _ri is 0: nothing moves it during warm-up
         edge = self._zmax if self._sign > 0 else -self._zmin
         self._tail = self._new_tail(edge)
         self._tail.set_warm(len(warm), n, open_top=edge >= self.clip)
