@@ -9,7 +9,7 @@ from ._bank import shared
 from ._continuous_verdicts import NO_RING, NO_VALUES, WARMUP, baseline_summary
 from ._scores import Atoms
 from ._season import DailyProfile
-from ._warm import WarmValues
+from ._warm import WarmValues, on_grid
 
 if TYPE_CHECKING:
     from .continuous import LogScaleCUSUM
@@ -52,7 +52,9 @@ def snapshot(det: LogScaleCUSUM) -> dict[str, Any]:
         "atoms": None if det._atoms is None else [[k, v] for k, v in det._atoms.items()],
         "off": det._off, "mean": det._mean,
         "n_base": det._n_base, "s": [det._s1, det._s2, det._sd], "c": [det._c1, det._c2, det._cd],
-        "over": det._over, "tail": det._tail.snapshot(), "in_alarm": det._in_alarm,
+        "over": det._over, "in_alarm": det._in_alarm,
+        # at warm-up, the tail test the fit would start from were the table's edge the clip (as before)
+        "tail": (det._new_tail(det.clip) if det._phase == WARMUP else det._tail).snapshot(),
         "ref": None if det._ref is None else list(det._ref), "alarm": [det._alarm_off, det._alarm_tail],
         "fired": det._fired, "change": det._change,
         "season": det._season.snapshot() if isinstance(det._season, DailyProfile) else det._season,
@@ -63,7 +65,8 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     if snap.get("detector") != "LogScaleCUSUM":
         raise ValueError("not a LogScaleCUSUM snapshot")
     det._n, det._t, det._phase, det._due = int(snap["n"]), snap["t"], int(snap["phase"]), int(snap["due"])
-    det._warm = WarmValues(snap["warm"]) if snap["warm"] else NO_VALUES
+    # a warm-up always gets a buffer of its own, even an empty one (NO_VALUES is shared by every detector)
+    det._warm = WarmValues(snap["warm"]) if det._phase == WARMUP else NO_VALUES
     if det._phase == WARMUP:  # its window is made at the fit (older snapshots hold an idle one)
         det._ring, det._ri = NO_RING, 0
     else:
@@ -73,7 +76,8 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._anchor, det._qs = float(snap["anchor"]), float(snap["qs"])
     det._knots = array("f", snap["knots"]) if snap["knots"] else NO_VALUES
     atoms = snap["atoms"]
-    det._atoms = None if atoms is None else Atoms((float(k), float(v)) for k, v in atoms)
+    # older snapshots keyed atoms by their float32 value: onto the grid the warm-up now keeps
+    det._atoms = None if atoms is None else Atoms((on_grid(float(k)), float(v)) for k, v in atoms)
     det._atom_z = 0.0
     if det._knots:
         det._set_scale()

@@ -27,7 +27,7 @@ def build_knots(sample: Sequence[float], clip: float) -> array[float]:
     """Knots of a sorted-able sample at scores ``-clip, -clip + GRID_STEP, ..., clip``."""
     xs = sorted(sample)
     size = round(2 * clip / GRID_STEP) + 1
-    out = array("f")  # float32 like the warm-up values they interpolate: half the memory
+    out = array("f")  # float32: finer than the warm-up grid they interpolate, half the memory of doubles
     last = len(xs) - 1
     for i in range(size):
         pos = phi(-clip + i * GRID_STEP) * last
@@ -41,7 +41,7 @@ def build_knots(sample: Sequence[float], clip: float) -> array[float]:
 
 
 class Atoms:
-    """Atom values (float32, as the warm-up stored them; sorted) and their scores, in two arrays.
+    """Atom values (on the warm-up's grid, so float32 exactly; sorted) and their scores, in two arrays.
 
     A dict of them costs ~2.5x as much (its table and a float object per key and per score), and a
     stream of integer token counts or prices has dozens of atoms in each of two detectors.
@@ -55,7 +55,7 @@ class Atoms:
         self._scores = array("d", [z for _, z in pairs])
 
     def get(self, value: float) -> float | None:
-        """The score of `value` (a float32 value) if it is an atom."""
+        """The score of `value` (a value on the warm-up's grid, see `_warm.on_grid`) if it is an atom."""
         values = self._values
         i = bisect_left(values, value)
         return self._scores[i] if i < len(values) and values[i] == value else None

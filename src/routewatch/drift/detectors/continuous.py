@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
@@ -17,7 +16,7 @@ from ._continuous_verdicts import NO_RING, NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, Atoms, atom_scores, band_score, build_knots, probit, quantile_of
 from ._season import HOUR, DailyProfile
 from ._tail import _TailBank, bands_for
-from ._warm import WarmValues
+from ._warm import WarmValues, on_grid
 from .base import Verdict
 from .calibration import arl0_for, threshold_for
 from .rates import _deep_size
@@ -35,7 +34,10 @@ _BASELINE_SAFETY = 0.5
 # 0 sd made 55 tail alarms in 1,500 streams where the single p99.5 exceedance test made 28, while
 # 0.15 sd made 28 in 1,000 where that test made 30 (p99-only regressions found: 88 % and 84 %)
 _TAIL_UNCERTAINTY = 0.15
-_F32 = struct.Struct("f")  # atoms are keyed by the float32 value the warm-up buffer stored
+
+
+# the tail test of every detector still at warm-up: shared and never written (the fit makes its own)
+_NO_TAIL = _TailBank(bands_for(2.0, 3.0, 0.02, 2.5), 0.5, 1e5, 100.0, _TAIL_UNCERTAINTY, 500, 50_000, 3, 0.75)
 
 
 class _Params(NamedTuple):
@@ -183,7 +185,7 @@ class LogScaleCUSUM:
         self._sign = 1.0 if self.hurting == "up" else -1.0
         self._log = self.transform == "log"
         self._clip: float = self.clip
-        self._tail = self._new_tail(self.clip)
+        self._tail = _NO_TAIL  # made at the fit, with bands up to the score table's edge
         self._design()
         self._n = 0
         self._t: float | None = None
@@ -215,9 +217,11 @@ class LogScaleCUSUM:
 
     def _design(self) -> None:
         (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._zt, self._eta,
-         self._tail.arl0) = _constants(
+         arl0) = _constants(
             self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife
         )  # fmt: skip
+        if self._tail is not _NO_TAIL:
+            self._tail.arl0 = arl0
 
     @property
     def params(self) -> dict[str, Any]:
@@ -273,7 +277,7 @@ class LogScaleCUSUM:
         q = self._knots
         i = bisect_right(q, u)
         atoms = self._atoms
-        atom_z = atoms.get(_F32.unpack(_F32.pack(y))[0]) if atoms is not None else None  # `_atoms_f32`, inlined
+        atom_z = atoms.get(on_grid(y)) if atoms is not None else None  # `_is_atom`, inlined
         if atom_z is not None:
             z = atom_z
         elif 0 < i < len(q):
@@ -339,7 +343,7 @@ class LogScaleCUSUM:
 
     def _score(self, y: float) -> float:
         """Normal score of ``y`` against the current baseline (the hot path inlines the same steps)."""
-        if self._atoms is not None and self._atoms_f32(y):
+        if self._atoms is not None and self._is_atom(y):
             return self._atom_z
         u = y - self._off
         q = self._knots
@@ -389,11 +393,10 @@ class LogScaleCUSUM:
         bands = bands_for(zt, max(edge, zt), self.tail_share, self.tail_shift)
         return _TailBank(bands, 0.5, arl0, 100.0, _TAIL_UNCERTAINTY, 500, 50_000, 3, 0.75)
 
-    def _atoms_f32(self, y: float) -> bool:
-        """Whether ``y`` (rounded as the warm-up stored it) is an atom; its score goes to ``_atom_z``."""
-        key = _F32.unpack(_F32.pack(y))[0]
+    def _is_atom(self, y: float) -> bool:
+        """Whether ``y`` (on the warm-up's grid) is an atom; its score goes to ``_atom_z``."""
         assert self._atoms is not None
-        z = self._atoms.get(key)
+        z = self._atoms.get(on_grid(y))
         if z is None:
             return False
         self._atom_z = z
