@@ -7,7 +7,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Literal, NamedTuple
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
 
 from . import _continuous_state as _state
 from . import _continuous_verdicts as _verdicts
@@ -22,6 +22,8 @@ from .calibration import arl0_for, threshold_for
 from .rates import _deep_size
 
 __all__ = ["LogScaleCUSUM"]
+
+_T = TypeVar("_T")
 
 _LOG_FLOOR = -745.0  # log of zero or negative values: below any real value, the same in every unit
 _F32_MAX = 3.0e38
@@ -60,7 +62,19 @@ class _Params(NamedTuple):
     seasonal: bool
 
 
+class _Param(Generic[_T]):
+    """What type checkers see of a parameter: a read-only attribute of type ``_T`` (see `_param`)."""
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Param[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> _T: ...
+    def __get__(self, obj: object, owner: type) -> _T | _Param[_T]:
+        raise NotImplementedError  # never made: `_param` returns a property
+
+
 def _param(name: str) -> Any:
+    """A read-only property over the shared ``_p`` (a C-level getter; typed by its `_Param` annotation)."""
     return property(attrgetter(f"_p.{name}"), doc=f"``{name}`` (see the class); read-only.")
 
 
@@ -166,20 +180,20 @@ class LogScaleCUSUM:
         self.window = window
         self._reset()
 
-    hurting = _param("hurting")
-    transform = _param("transform")
-    shifts = _param("shifts")
-    recovery_shift = _param("recovery_shift")
-    tail_quantile = _param("tail_quantile")
-    tail_share = _param("tail_share")
-    tail_shift = _param("tail_shift")
-    fa_per_100k = _param("fa_per_100k")
-    warm_up = _param("warm_up")
-    halflife = _param("halflife")
-    persistence = _param("persistence")
-    cooldown = _param("cooldown")
-    clip = _param("clip")
-    seasonal = _param("seasonal")
+    hurting: _Param[Literal["up", "down"]] = _param("hurting")
+    transform: _Param[Literal["log", "identity"]] = _param("transform")
+    shifts: _Param[tuple[float, ...]] = _param("shifts")
+    recovery_shift: _Param[float] = _param("recovery_shift")
+    tail_quantile: _Param[float] = _param("tail_quantile")
+    tail_share: _Param[float] = _param("tail_share")
+    tail_shift: _Param[float] = _param("tail_shift")
+    fa_per_100k: _Param[float] = _param("fa_per_100k")
+    warm_up: _Param[int] = _param("warm_up")
+    halflife: _Param[float] = _param("halflife")
+    persistence: _Param[int] = _param("persistence")
+    cooldown: _Param[int] = _param("cooldown")
+    clip: _Param[float] = _param("clip")
+    seasonal: _Param[bool] = _param("seasonal")
 
     def _reset(self) -> None:
         self._sign = 1.0 if self.hurting == "up" else -1.0
