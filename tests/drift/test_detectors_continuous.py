@@ -7,10 +7,12 @@ import json
 import math
 import random
 import statistics
+from array import array
 
 import pytest
 
 from routewatch.drift.detectors import Detector, LogScaleCUSUM, Verdict, make_detector
+from routewatch.drift.detectors._warm import on_grid
 
 
 def latency(seed: int, n: int, change: int = 2000, factor: float = 1.0, back: int | None = None) -> list[float]:
@@ -148,6 +150,24 @@ def test_a_warm_up_snapshot_from_before_windows_were_made_lazily_still_restores(
     b = LogScaleCUSUM()
     b.restore(snap)
     assert [key(v) for v in verdicts(a, xs[500:])] == [key(v) for v in verdicts(b, xs[500:])]
+
+
+def test_a_snapshot_with_atoms_keyed_by_float32_from_older_versions_still_finds_them() -> None:
+    rng = random.Random(21)
+    tokens = [
+        float(rng.choice([64, 128, 128, 256]) if rng.random() < 0.6 else rng.randint(20, 300)) for _ in range(4000)
+    ]
+    a = make_detector("output_tokens")
+    verdicts(a, tokens[:2000])
+    snap = json.loads(json.dumps(a.snapshot()))
+    assert len(snap["atoms"]) == 3
+    # older versions keyed an atom by the float32 of the value's log, not by its grid value
+    snap["atoms"] = [[array("f", [math.log(round(math.exp(k)))])[0], z] for k, z in snap["atoms"]]
+    assert all(k != on_grid(k) for k, _ in snap["atoms"])
+    b = make_detector("output_tokens")
+    b.restore(snap)
+    assert [key(v) for v in verdicts(a, tokens[2000:])] == [key(v) for v in verdicts(b, tokens[2000:])]
+    assert a.state() == b.state()
 
 
 def test_a_snapshot_whose_window_does_not_fit_is_refused() -> None:
