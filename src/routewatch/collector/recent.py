@@ -139,7 +139,7 @@ class RecentValues:
         window = layout.window
         columns = layout.columns
         ring, codes, bits = self.ring, self.codes, self.bits
-        log, inf = math.log, math.inf
+        log, inf, per_unit, half_up, zero, top = math.log, math.inf, _PER_UNIT, _MIDDLE + 0.5, _ZERO, _TOP
         for signal, value in values:
             place = columns.get(signal)
             if place is None or 2 * place[0] >= len(ring):  # a signal new to the fleet or to this stream
@@ -156,8 +156,8 @@ class RecentValues:
                 else:
                     bits[start + (head >> 3)] &= ~(1 << (head & 7))
             elif 0.0 < value < inf:  # `encode`, inlined for the common case
-                m = int(log(value) * 1024.0 + 20480.5)  # _PER_UNIT, _MIDDLE + 0.5: floor(x + 0.5), the nearest
-                codes[start + head] = 32768 + m if 0 < m <= 32767 else (32769 if m <= 0 else 65535)
+                m = int(log(value) * per_unit + half_up)  # floor(x + 0.5): the nearest step
+                codes[start + head] = zero + (m if 0 < m <= top else (1 if m <= 0 else top))
             else:
                 codes[start + head] = encode(value)
             ring[at] = head + 1 if head + 1 < window else 0

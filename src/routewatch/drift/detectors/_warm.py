@@ -28,8 +28,8 @@ from typing import overload
 __all__ = ["FRESH", "STEP", "WarmValues", "on_grid"]
 
 FRESH = 64  # values appended before they are packed (one deflate per FRESH values)
-STEP = 1.0 / 4096.0
-_SCALE = 4096.0
+_SCALE = 4096.0  # grid steps per unit
+STEP = 1.0 / _SCALE
 _LIMIT = 2048.0  # |y| below: on the grid (codes < 2**23, so a grid value is a float32 exactly)
 _PLANES = (3, 2, 1, 0) if sys.byteorder == "little" else (0, 1, 2, 3)  # most significant byte first
 _F32 = struct.Struct("f")

@@ -15,7 +15,7 @@ from ._bank import shared
 from ._continuous_verdicts import NO_RING, NO_VALUES, WARMUP, WATCH
 from ._scores import GRID_STEP, Atoms, atom_scores, band_score, build_knots, probit, quantile_of
 from ._season import HOUR, DailyProfile
-from ._tail import _TailBank, bands_for
+from ._tail import _Bands, _TailBank, bands_for
 from ._warm import WarmValues, on_grid
 from .base import Verdict
 from .calibration import arl0_for, threshold_for
@@ -38,8 +38,14 @@ _BASELINE_SAFETY = 0.5
 _TAIL_UNCERTAINTY = 0.15
 
 
+def _tail_bank(bands: _Bands, arl0: float) -> _TailBank:
+    """A tail test over ``bands`` (recovery at half the rate, 100 prior trials, blocks of 500 in a
+    memory of 50,000, 3 events at least, learning gated at 0.75 of the threshold)."""
+    return _TailBank(bands, 0.5, arl0, 100.0, _TAIL_UNCERTAINTY, 500, 50_000, 3, 0.75)
+
+
 # the tail test of every detector still at warm-up: shared and never written (the fit makes its own)
-_NO_TAIL = _TailBank(bands_for(2.0, 3.0, 0.02, 2.5), 0.5, 1e5, 100.0, _TAIL_UNCERTAINTY, 500, 50_000, 3, 0.75)
+_NO_TAIL = _tail_bank(bands_for(2.0, 3.0, 0.02, 2.5), 1e5)
 
 
 class _Params(NamedTuple):
@@ -405,7 +411,7 @@ class LogScaleCUSUM:
         c = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)
         zt, arl0 = c[6], c[8]
         bands = bands_for(zt, max(edge, zt), self.tail_share, self.tail_shift)
-        return _TailBank(bands, 0.5, arl0, 100.0, _TAIL_UNCERTAINTY, 500, 50_000, 3, 0.75)
+        return _tail_bank(bands, arl0)
 
     def _is_atom(self, y: float) -> bool:
         """Whether ``y`` (on the warm-up's grid) is an atom; its score goes to ``_atom_z``."""
