@@ -59,6 +59,7 @@ def test_json_body_plain_and_gzip_gets_a_json_answer() -> None:
     [
         (PROTOBUF, b"\xff\xfe garbage", 400, "not an OTLP protobuf"),
         (JSON, b"{not json", 400, "not JSON"),
+        (JSON, b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
         (JSON, b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "zz"}]}]}]}', 400, "spanId"),
         ({**PROTOBUF, "content-encoding": "gzip"}, b"not gzip at all", 400, "not valid gzip"),
         ({**PROTOBUF, "content-encoding": "br"}, b"x", 400, "unsupported Content-Encoding"),

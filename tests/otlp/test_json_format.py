@@ -99,6 +99,8 @@ def test_base64_ids_from_misconfigured_exporters_are_accepted() -> None:
         (json.dumps({"resourceSpans": "nope"}).encode(), "not an OTLP trace export request"),
         (json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}).encode(),
          "not an OTLP trace export request"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # past Python's recursion limit
+        (b'{"resourceSpans":' + b'{"a":' * 100_000 + b"1" + b"}" * 100_001, "nested too deeply"),
     ],
 )  # fmt: skip
 def test_malformed_json_is_rejected_with_a_message_naming_the_problem(body: bytes, message: str) -> None:

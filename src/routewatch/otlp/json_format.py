@@ -32,6 +32,7 @@ __all__ = [
 
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
 _ID_LENGTHS = {32: 16, 16: 8}  # hex digits -> bytes
+_TOO_DEEP = "body is JSON nested too deeply to be an OTLP export request"
 
 
 class OTLPJSONError(ValueError):
@@ -76,6 +77,8 @@ def request_from_json_bytes(body: bytes | str) -> ExportTraceServiceRequest:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise OTLPJSONError(f"body is not JSON: {exc}") from None
+    except RecursionError:  # not a ValueError: it would escape as a server error
+        raise OTLPJSONError(_TOO_DEEP) from None
     return request_from_json(data)
 
 
@@ -83,12 +86,14 @@ def request_from_json(data: Any) -> ExportTraceServiceRequest:
     """An OTLP JSON object (already parsed) as an `ExportTraceServiceRequest`."""
     if not isinstance(data, Mapping):
         raise OTLPJSONError(f"OTLP JSON must be an object with resourceSpans, got {type(data).__name__}")
-    converted = _ids_to_base64(data, "$")
     request = ExportTraceServiceRequest()
     try:
+        converted = _ids_to_base64(data, "$")
         json_format.ParseDict(converted, request, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise OTLPJSONError(f"not an OTLP trace export request: {exc}") from None
+    except RecursionError:  # a parsed object nested almost as deep as json.loads allows
+        raise OTLPJSONError(_TOO_DEEP) from None
     return request
 
 
