@@ -241,3 +241,34 @@ def test_a_stream_ends_when_the_client_goes_away() -> None:
         with HTTP.stream("GET", collector.http_url + "/forever") as response:
             assert next(response.iter_bytes()).startswith(b": heartbeat")
         assert closed.wait(5)
+
+
+def _raw_post(port: int, head: bytes, body: bytes = b"", *, half_close: bool = False) -> bytes:
+    """Send `POST /v1/traces` with the given extra header lines and body bytes as they are; the
+    collector's whole answer (it closes the connection after these refusals)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n" + head
+                     + b"\r\n" + body)  # fmt: skip
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "status"),
+    [
+        (b"Transfer-Encoding: chunked\r\n", b"zz\r\nhello\r\n0\r\n\r\n", b"400"),  # no hex chunk size
+        (b"Content-Length: twelve\r\n", b"", b"400"),
+        (b"", b"", b"411"),  # a POST without Content-Length or chunked body
+    ],
+)  # fmt: skip
+def test_bodies_framed_wrongly_are_refused_and_counted_as_malformed(head, body, status) -> None:
+    with running() as collector:
+        answer = _raw_post(collector.http_port, head, body)
+        assert answer.startswith(b"HTTP/1.1 " + status)
+        assert collector.ingest_stats().requests_rejected == {("http/protobuf", "malformed"): 1}

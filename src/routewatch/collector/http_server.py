@@ -181,9 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         limit = route.max_body_bytes or owner.max_body_bytes
-        body = self._read_body(headers, limit)
+        body, refusal = self._read_body(headers, limit)
         if body is None:
-            owner._rejected(request, "too_large")
+            owner._rejected(request, refusal)
             return
         request = Request(request.method, path, request.query, headers, body, request.client, owner.stop_event)
         try:
@@ -200,32 +200,27 @@ class _Handler(BaseHTTPRequestHandler):
         elif length or headers.get("transfer-encoding"):
             self.close_connection = True
 
-    def _read_body(self, headers: Mapping[str, str], limit: int) -> bytes | None:
-        """The request body; None after answering 411/413 (the connection then closes)."""
+    def _read_body(self, headers: Mapping[str, str], limit: int) -> tuple[bytes | None, str]:
+        """(the request body, ""), or (None, the rejection reason) after answering 400/411/413 (the
+        connection then closes): "too_large" only for 413, a body framed wrongly is "malformed"."""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return self._read_chunked(limit)
         length_text = headers.get("content-length")
         if length_text is None:
             if self.command in ("POST", "PUT", "PATCH"):
-                self.close_connection = True
-                self._send(text_response(411, "Content-Length required"))
-                return None
-            return b""
+                return self._refuse(411, "Content-Length required", "malformed")
+            return b"", ""
         try:
             length = int(length_text)
         except ValueError:
             length = -1
         if length < 0:
-            self.close_connection = True
-            self._send(text_response(400, "bad Content-Length"))
-            return None
+            return self._refuse(400, "bad Content-Length", "malformed")
         if length > limit:
-            self.close_connection = True
-            self._send(text_response(413, f"body of {length} bytes is over the {limit}-byte limit"))
-            return None
-        return self.rfile.read(length) if length else b""
+            return self._refuse(413, f"body of {length} bytes is over the {limit}-byte limit", "too_large")
+        return (self.rfile.read(length) if length else b""), ""
 
-    def _read_chunked(self, limit: int) -> bytes | None:
+    def _read_chunked(self, limit: int) -> tuple[bytes | None, str]:
         parts: list[bytes] = []
         size = 0
         while True:
@@ -233,20 +228,22 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 n = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                self.close_connection = True
-                self._send(text_response(400, "bad chunked encoding"))
-                return None
+                return self._refuse(400, "bad chunked encoding", "malformed")
             if n == 0:
                 while self.rfile.readline(1024).strip():  # trailers
                     pass
-                return b"".join(parts)
+                return b"".join(parts), ""
             size += n
             if size > limit:
-                self.close_connection = True
-                self._send(text_response(413, f"body is over the {limit}-byte limit"))
-                return None
+                return self._refuse(413, f"body is over the {limit}-byte limit", "too_large")
             parts.append(self.rfile.read(n))
             self.rfile.readline(1024)
+
+    def _refuse(self, status: int, message: str, reason: str) -> tuple[None, str]:
+        """Answer `status` and close the connection (what is left of the body is not read)."""
+        self.close_connection = True
+        self._send(text_response(status, message))
+        return None, reason
 
     def _send(self, response: Any) -> None:
         body = response.body
