@@ -272,3 +272,16 @@ def test_bodies_framed_wrongly_are_refused_and_counted_as_malformed(head, body, 
         answer = _raw_post(collector.http_port, head, body)
         assert answer.startswith(b"HTTP/1.1 " + status)
         assert collector.ingest_stats().requests_rejected == {("http/protobuf", "malformed"): 1}
+
+
+def test_a_body_cut_short_of_its_content_length_is_refused_not_half_ingested() -> None:
+    with running() as collector:
+        first = export_request(4).SerializeToString()
+        whole = first + export_request(6, seed=2).SerializeToString()  # its first bytes alone parse as 4 spans
+        answer = _raw_post(collector.http_port, b"Content-Length: %d\r\n" % len(whole), first, half_close=True)
+        assert answer.startswith(b"HTTP/1.1 400")
+        assert b"truncated" in answer
+        assert collector.flush(5)
+        stats = collector.ingest_stats()
+        assert stats.spans_received == {} and stats.spans_accepted == 0  # the client's retry sends all 10 again
+        assert stats.requests_rejected == {("http/protobuf", "malformed"): 1}

@@ -218,7 +218,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refuse(400, "bad Content-Length", "malformed")
         if length > limit:
             return self._refuse(413, f"body of {length} bytes is over the {limit}-byte limit", "too_large")
-        return (self.rfile.read(length) if length else b""), ""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client stopped sending: a prefix may parse, but it is not the request
+            return self._refuse(400, f"body truncated: {len(body)} of {length} bytes", "malformed")
+        return body, ""
 
     def _read_chunked(self, limit: int) -> tuple[bytes | None, str]:
         parts: list[bytes] = []
