@@ -285,3 +285,27 @@ def test_a_body_cut_short_of_its_content_length_is_refused_not_half_ingested() -
         stats = collector.ingest_stats()
         assert stats.spans_received == {} and stats.spans_accepted == 0  # the client's retry sends all 10 again
         assert stats.requests_rejected == {("http/protobuf", "malformed"): 1}
+
+
+def test_a_stream_to_a_client_that_stops_reading_ends_after_the_idle_timeout() -> None:
+    import socket
+
+    with running(http_idle_timeout_s=0.5) as collector:
+        closed = threading.Event()
+
+        def flood(request):
+            def chunks():
+                try:
+                    for _ in range(2_000):  # far more than the socket buffers hold
+                        yield b"x" * 65_536
+                finally:
+                    closed.set()
+
+            return Response(200, "text/event-stream", chunks())
+
+        collector.routes.add("GET", "/flood", flood)
+        with socket.socket() as stalled:  # connected, never reads: the server's writes block
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", collector.http_port))
+            stalled.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert closed.wait(10), "the handler thread is still blocked writing to a client that reads nothing"

@@ -279,8 +279,12 @@ class _Handler(BaseHTTPRequestHandler):
                 _close(body)
 
     def _stream(self, chunks: Iterator[bytes]) -> None:
-        """Write each chunk as it is produced; a gone client or a stopping server ends the iterator."""
-        self.request.settimeout(None)
+        """Write each chunk as it is produced; a gone client or a stopping server ends the iterator.
+
+        The socket keeps the idle timeout: waiting for the next chunk is no socket call, so it only
+        bounds a write, and a client that accepts no byte for that long (stalled, or a dead peer
+        behind a full window) is gone too. Without it such a write blocks its thread for good."""
+        self.request.settimeout(self.server.owner.idle_timeout_s)
         stop = self.server.owner.stop_event
         try:
             for chunk in chunks:
