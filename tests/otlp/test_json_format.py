@@ -90,6 +90,19 @@ def test_base64_ids_from_misconfigured_exporters_are_accepted() -> None:
     assert parsed.trace_id == TRACE_ID and parsed.span_id == SPAN_ID
 
 
+def test_snake_case_keys_take_hex_ids_too() -> None:
+    """protobuf's original field names, which its JSON parser (and so this reader) also takes: a hex
+    id under them is read as hex, not as base64 (hex digits are base64 letters: no error, wrong bytes)."""
+    link = {"trace_id": TRACE_ID.hex(), "span_id": PARENT_ID.hex()}
+    span = {"trace_id": TRACE_ID.hex(), "span_id": SPAN_ID.hex(), "parent_span_id": PARENT_ID.hex(),
+            "start_time_unix_nano": "1700000000123456789", "links": [link]}  # fmt: skip
+    parsed = request_from_json({"resource_spans": [{"scope_spans": [{"spans": [span]}]}]})
+    read = parsed.resource_spans[0].scope_spans[0].spans[0]
+    assert (read.trace_id, read.span_id, read.parent_span_id) == (TRACE_ID, SPAN_ID, PARENT_ID)
+    assert (read.links[0].trace_id, read.links[0].span_id) == (TRACE_ID, PARENT_ID)
+    assert read.start_time_unix_nano == 1_700_000_000_123_456_789
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

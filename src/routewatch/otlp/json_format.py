@@ -30,7 +30,8 @@ __all__ = [
     "response_to_json_bytes",
 ]
 
-_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+# Both spellings the reader takes (a hex id read as base64 under a snake_case key decodes to wrong bytes).
+_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 _ID_LENGTHS = {32: 16, 16: 8}  # hex digits -> bytes
 _TOO_DEEP = "body is JSON nested too deeply to be an OTLP export request"
 
