@@ -153,6 +153,19 @@ def test_openllmetry_spans_with_old_attribute_names() -> None:
     assert record.priced and record.cost_usd == pytest.approx(expected.usd)
 
 
+def test_openai_v2_service_tiers_under_their_gen_ai_openai_names() -> None:
+    """opentelemetry-instrumentation-openai-v2 (2.x) writes both tiers under the older
+    `gen_ai.openai.*` names; the current `openai.*` spelling wins when both are there."""
+    record = _via_otlp(_span({
+        "gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL,
+        "gen_ai.openai.request.service_tier": "auto", "gen_ai.openai.response.service_tier": "default",
+    }, scope="opentelemetry.instrumentation.openai_v2"))  # fmt: skip
+    assert (record.request.service_tier, record.response.service_tier) == ("auto", "default")
+    both = _via_otlp(_span({"gen_ai.operation.name": "chat", "gen_ai.openai.response.service_tier": "default",
+                            "openai.response.service_tier": "flex"}))  # fmt: skip
+    assert both.response.service_tier == "flex"
+
+
 def test_openllmetry_completion_and_embedding_request_types() -> None:
     completion = _via_otlp(_span({"gen_ai.system": "OpenAI", "llm.request.type": "completion"}))
     embedding = _via_otlp(_span({"gen_ai.system": "openai", "llm.request.type": "embedding"}))
