@@ -81,6 +81,27 @@ def test_bad_payloads_are_refused_with_a_message(headers, body, status, message)
         assert sum(collector.ingest_stats().requests_rejected.values()) == 1
 
 
+def test_a_gzip_body_of_several_members_is_read_to_its_end() -> None:
+    """RFC 1952: a gzip stream may hold several members, to be read as their concatenation (Go's and
+    Java's readers do; a client compressing in pieces writes them). Two serialized requests one after
+    the other are one request with the spans of both."""
+    with running(http_max_body_bytes=4096) as collector:
+        first, second = export_request(2).SerializeToString(), export_request(3, seed=2).SerializeToString()
+        body = gzip.compress(first) + gzip.compress(second)
+        response = HTTP.post(collector.http_url + "/v1/traces", content=body,
+                             headers={**PROTOBUF, "content-encoding": "gzip"})  # fmt: skip
+        assert response.status_code == 200
+        assert collector.flush(5)
+        assert collector.ingest_stats().spans_received == {"http/protobuf": 5}
+        bomb = gzip.compress(first) + gzip.compress(b"\x00" * 1_000_000)  # the limit holds over all members
+        response = HTTP.post(collector.http_url + "/v1/traces", content=bomb,
+                             headers={**PROTOBUF, "content-encoding": "gzip"})  # fmt: skip
+        assert response.status_code == 413
+        garbage = HTTP.post(collector.http_url + "/v1/traces", content=gzip.compress(first) + b"junk",
+                            headers={**PROTOBUF, "content-encoding": "gzip"})  # fmt: skip
+        assert garbage.status_code == 400
+
+
 def test_bodies_over_the_limit_are_413_before_and_after_decompression() -> None:
     with running(http_max_body_bytes=4096) as collector:
         big = b"\x00" * 10_000

@@ -249,24 +249,35 @@ class _TooLarge(Exception):
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    """The body without its Content-Encoding, refusing to inflate past `limit` bytes."""
+    """The body without its Content-Encoding, refusing to inflate past `limit` bytes. A gzip body
+    may hold several members (RFC 1952): all are read, or the spans after the first would be lost."""
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        wbits = 16 + zlib.MAX_WBITS
     elif encoding == "deflate":
-        inflater = zlib.decompressobj()
+        wbits = zlib.MAX_WBITS
     else:
         raise ValueError(f"unsupported Content-Encoding {encoding!r} (use gzip, deflate or none)")
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ValueError(f"body is not valid {encoding}: {exc}") from None
-    if len(out) > limit:
-        raise _TooLarge
-    if not inflater.eof:
-        raise ValueError(f"body is truncated {encoding}")
-    return out
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise ValueError(f"body is not valid {encoding}: {exc}") from None
+        size += len(out)
+        if size > limit:
+            raise _TooLarge
+        if not inflater.eof:
+            raise ValueError(f"body is truncated {encoding}")
+        parts.append(out)
+        rest = inflater.unused_data
+        # Zero padding after the last member is tolerated, as gzip(1) does; deflate has one stream.
+        if not rest.strip(b"\x00") or wbits == zlib.MAX_WBITS:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _status_body(content_type: str, code: int, message: str) -> bytes:
