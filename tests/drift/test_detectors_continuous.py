@@ -140,6 +140,20 @@ def test_snapshot_during_warm_up() -> None:
     assert [key(v) for v in verdicts(a, xs[500:])] == [key(v) for v in verdicts(b, xs[500:])]
 
 
+@pytest.mark.parametrize("split", [101, 150, 700])  # just fitted; still learning; learning again after an alarm
+def test_a_snapshot_while_the_location_is_still_a_running_mean_restores_to_the_same_verdicts(split: int) -> None:
+    """After a fit (or a re-baseline) the location is learnt as a running mean for a while (``_learn``);
+    a detector restored then learns at that rate too, so it says what the original says, update for update."""
+    xs = latency(12, 2000, change=400, factor=1.25)
+    a = LogScaleCUSUM(warm_up=100, cooldown=50)
+    verdicts(a, xs[:split])
+    assert a._fast > 0  # the running mean is under way
+    b = LogScaleCUSUM(warm_up=100, cooldown=50)
+    b.restore(json.loads(json.dumps(a.snapshot())))
+    assert [key(v) for v in verdicts(a, xs[split:])] == [key(v) for v in verdicts(b, xs[split:])]
+    assert a.snapshot() == b.snapshot()
+
+
 def test_a_warm_up_snapshot_from_before_windows_were_made_lazily_still_restores() -> None:
     xs = latency(13, 3000, factor=1.5)
     a = LogScaleCUSUM()

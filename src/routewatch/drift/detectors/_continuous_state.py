@@ -50,7 +50,7 @@ def snapshot(det: LogScaleCUSUM) -> dict[str, Any]:
         "phase": det._phase, "due": det._due, "warm": list(det._warm), "ring": list(det._ring),
         "ri": det._ri, "anchor": det._anchor, "qs": det._qs, "knots": list(det._knots),
         "atoms": None if det._atoms is None else [[k, v] for k, v in det._atoms.items()],
-        "off": det._off, "mean": det._mean,
+        "off": det._off, "mean": det._mean, "fast": det._fast,
         "n_base": det._n_base, "s": [det._s1, det._s2, det._sd], "c": [det._c1, det._c2, det._cd],
         "over": det._over, "in_alarm": det._in_alarm,
         # at warm-up, the tail test the fit would start from were the table's edge the clip (as before)
@@ -82,6 +82,11 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     if det._knots:
         det._set_scale()
     det._off, det._mean, det._n_base = float(snap["off"]), float(snap["mean"]), int(snap["n_base"])
+    # the location's running mean after a (re-)baseline (see `_learn`): its rate, not the half-life's,
+    # until it is spent (absent from older snapshots: the half-life's, as they restored before)
+    det._fast = int(snap.get("fast", 0))
+    if det._fast:
+        det._eta_s = 1.0 / det._fast * det._scale
     det._s1, det._s2, det._sd = (float(v) for v in snap["s"])
     det._c1, det._c2, det._cd = (int(v) for v in snap["c"])
     det._over = int(snap["over"])
