@@ -209,6 +209,22 @@ def test_nan_and_non_positive_values() -> None:
     assert det.state()["n"] == 2
 
 
+@pytest.mark.parametrize("huge", [math.inf, 1e308])
+def test_infinite_and_huge_values_tie_at_the_top_without_breaking_the_detector(huge: float) -> None:
+    """With the log transform such values rank above all others, as the identity transform clamps them:
+    at warm-up two of them overflowed the fit's sum (every later update raised, the stream was lost),
+    one infinity made the baseline mean NaN for good, and one after the fit raised from `update`."""
+    xs = latency(17, 1500)
+    xs[10] = xs[20] = xs[1200] = huge
+    det = LogScaleCUSUM()
+    verdicts(det, xs)
+    state = det.state()
+    assert state["phase"] == "watch" and math.isfinite(state["baseline"]["mean"])
+    assert 0.8 < state["baseline"]["p50"] < 1.6
+    snap = json.loads(json.dumps(det.snapshot(), allow_nan=False))  # strict JSON: nothing infinite in it
+    assert math.isfinite(snap["mean"])
+
+
 def test_memory_is_small() -> None:
     det = LogScaleCUSUM()
     verdicts(det, latency(16, 1500))

@@ -27,6 +27,9 @@ _T = TypeVar("_T")
 
 _LOG_FLOOR = -745.0  # log of zero or negative values: below any real value, the same in every unit
 _F32_MAX = 3.0e38
+# log of values from _F32_MAX up (to +inf): the top, as the identity transform clamps (a mean of them,
+# summed with fsum at the fit and learnt after it, stays finite; log(inf) cannot go into the window)
+_LOG_CEIL = math.log(_F32_MAX)
 # thresholds assume a known baseline; an estimated one (from ~1,000 values, then adapting) adds false
 # alarms, so thresholds are set for half the budget (measured: 0.4-1.0 per 100,000 at a budget of 1)
 _BASELINE_SAFETY = 0.5
@@ -266,14 +269,15 @@ class LogScaleCUSUM:
 
     # --- hot path -------------------------------------------------------------------------------------
     def update(self, x: float, t: float | None = None) -> Verdict | None:
-        """Feed one value (NaN is ignored; with the log transform, values <= 0 rank below all others)."""
+        """Feed one value (NaN is ignored; with the log transform, values <= 0 rank below all others,
+        and values from 3e38 up, infinity too, tie at the top)."""
         if x != x:
             return None
         n = self._n + 1
         self._n = n
         self._t = t
         if self._log:
-            y = math.log(x) if x > 0.0 else _LOG_FLOOR
+            y = math.log(x) if 0.0 < x < _F32_MAX else (_LOG_FLOOR if x <= 0.0 else _LOG_CEIL)
         else:
             y = x if -_F32_MAX < x < _F32_MAX else math.copysign(_F32_MAX, x)
         profile = None
