@@ -262,6 +262,32 @@ def test_fleet_recalibration_raises_thresholds_and_keeps_baselines() -> None:
     assert state["phase"] == "watch"  # still watching its learnt baseline, not warming up again
 
 
+def test_a_restored_fleet_keeps_each_streams_share_of_the_budget() -> None:
+    """A restart must not hand every stream the whole fleet's budget: restored streams count as live as
+    of their last value, so their thresholds after the restore are those they had before it (without
+    that, each restored stream ran for a minute at 16x its share here, 2048x for 2,000 streams)."""
+    rng = random.Random(7)
+    keys = [(f"p{i}", "m") for i in range(16)]
+    original = DriftMonitor(CONFIG, sinks=[])
+    for t in range(400):
+        for key in keys:
+            original.observe(key, "latency", rng.lognormvariate(0, 0.4), timestamp=1_700_000_000 + t)
+    restored = DriftMonitor(CONFIG, sinks=[])
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    for key in keys:  # a second later, well within a recount interval (a minute)
+        x = rng.lognormvariate(0, 0.4)
+        assert original.observe(key, "latency", x, timestamp=1_700_000_400) == []
+        assert restored.observe(key, "latency", x, timestamp=1_700_000_400) == []
+    assert restored.budget() == original.budget() and original.budget()["live_streams"] == 16
+    assert {d.params["fa_per_100k"] for d in _detectors(restored)} == {1 / 16}
+    # the same thresholds, and statistics to rounding (a recalibration brings lazy ones up to date)
+    stats = [
+        [v for s in m.state().values() for pair in s["signals"]["latency"]["statistics"].values() for v in pair]
+        for m in (original, restored)
+    ]
+    assert stats[1] == pytest.approx(stats[0], rel=1e-12)
+
+
 def test_stream_scope_and_explicit_overrides_keep_their_budget() -> None:
     monitor = DriftMonitor(MonitorConfig(budget_scope="stream"), sinks=[])
     pinned = DriftMonitor(MonitorConfig(detector_overrides={"error": {"fa_per_100k": 0.5}}), sinks=[])

@@ -329,9 +329,14 @@ class DriftMonitor:
             stream.open = {s: (float(v[0]), str(v[1])) for s, v in item.get("open", {}).items()} or _NO_ALARMS
             for signal, snap in item["detectors"].items():
                 self._detector(stream, signal).restore(snap)
+            # last seen when its detectors last had a value (each is given the value's time): so the live
+            # count, and with it each stream's share of the fleet budget, is the one before the restart
+            stream.seen = max((float(s["t"]) for s in item["detectors"].values() if s.get("t") is not None),
+                              default=-math.inf)  # fmt: skip
             streams[key] = stream
         with self._lock:
             self._streams = streams
+            self._recount_at = -math.inf  # count at the next value, not up to a minute later
 
     # --- internals ----------------------------------------------------------------------------------
     def _detector(self, stream: _Stream, signal: str) -> Any:
