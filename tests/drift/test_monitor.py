@@ -163,6 +163,25 @@ def test_a_restored_stream_split_by_several_dimensions_is_the_one_live_calls_rea
     assert restored.key_for(call) == original.key_for(call)
 
 
+def test_a_restored_monitor_keeps_which_tag_values_have_streams_of_their_own() -> None:
+    """Tag values past the cap share the '_other' stream; after a restore the values that had streams
+    keep them, whichever tenant calls first (else an early newcomer takes a slot, and a tenant whose
+    baseline was restored is sent to '_other' while its own stream waits unused)."""
+    config = MonitorConfig(dimensions=("tenant",), max_values_per_dimension=2)
+    original = DriftMonitor(config, sinks=[])
+    for tenant in ("acme", "globex", "initech"):  # initech is past the cap
+        original.record(make_record(tags=(("tenant", tenant),)))
+    labels = sorted(original.state())
+    assert labels == [f"openai/gpt-4o-mini [tenant={t}]" for t in ("_other", "acme", "globex")]
+    restored = DriftMonitor(config, sinks=[])
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    for tenant in ("initech", "hooli", "globex", "acme"):  # newcomers first
+        call = make_record(tags=(("tenant", tenant),))
+        assert restored.key_for(call) == original.key_for(call)
+        restored.record(call)
+    assert sorted(restored.state()) == labels
+
+
 def test_scores_by_response_id_and_a_failing_callback_is_contained() -> None:
     def broken(alarm: Alarm) -> None:
         raise RuntimeError("boom")

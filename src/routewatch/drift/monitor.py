@@ -36,6 +36,7 @@ log = logging.getLogger("routewatch.drift")
 AlarmCallback = Callable[[Alarm], Any]
 _NO_ALARMS: Mapping[str, tuple[float, str]] = MappingProxyType({})
 _MAX_REMEMBERED_RESPONSES = 10_000
+_OTHER = "_other"  # the tag value that stands for all those past `max_values_per_dimension`
 
 
 class MonitorConfig(BaseModel):
@@ -320,8 +321,13 @@ class DriftMonitor:
         if data.get("version") != 1:
             raise ValueError(f"unsupported drift snapshot version {data.get('version')!r}")
         streams: OrderedDict[StreamKey, _Stream] = OrderedDict()
+        # the tag values with streams of their own keep them (see `_admit`), whoever calls first now
+        admitted: dict[str, set[str]] = {}
         for item in data["streams"]:
             k = item["key"]
+            for name, value in k["extra"].items():
+                if value != _OTHER:
+                    admitted.setdefault(name, set()).add(value)
             parts = (k["provider"], k["model"], k.get("operation", "chat"), tuple(sorted(k["extra"].items())))
             key = self._keys.setdefault(parts, StreamKey(*parts))  # the object `key_for` gives its calls
             stream = _Stream(self._names)
@@ -336,6 +342,7 @@ class DriftMonitor:
             streams[key] = stream
         with self._lock:
             self._streams = streams
+            self._dimension_values = admitted
             self._recount_at = -math.inf  # count at the next value, not up to a minute later
 
     # --- internals ----------------------------------------------------------------------------------
@@ -417,7 +424,7 @@ class DriftMonitor:
         if value in seen:
             return value
         if len(seen) >= self.config.max_values_per_dimension:
-            return "_other"
+            return _OTHER
         seen.add(value)
         return value
 
