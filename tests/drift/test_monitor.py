@@ -140,6 +140,20 @@ def test_stream_keys_are_capped() -> None:
     assert len(monitor.state()) == 5 and monitor.evicted_streams == 15
 
 
+def test_a_restore_keeps_the_cap_on_stream_keys() -> None:
+    """A snapshot from a monitor with room for more streams (a collector restarted with a lower
+    max_streams, to save memory) keeps the most recently seen ones: the cap holds from then on."""
+    original = DriftMonitor(MonitorConfig(max_streams=10), sinks=[])
+    for i in range(10):
+        original.observe((f"p{i}", "m"), "error", 0.0, timestamp=float(i))
+    restored = DriftMonitor(MonitorConfig(max_streams=4), sinks=[])
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    assert list(restored.state()) == ["p6/m", "p7/m", "p8/m", "p9/m"] and restored.evicted_streams == 6
+    for i in range(10, 13):
+        restored.observe((f"p{i}", "m"), "error", 0.0, timestamp=float(i))
+    assert list(restored.state()) == ["p9/m", "p10/m", "p11/m", "p12/m"] and restored.evicted_streams == 9
+
+
 def test_dimensions_split_streams_by_tag() -> None:
     monitor = DriftMonitor(MonitorConfig(dimensions=("tenant",)), sinks=[])
     monitor.record(make_record(tags=(("tenant", "acme"),)))

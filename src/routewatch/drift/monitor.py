@@ -317,13 +317,17 @@ class DriftMonitor:
             }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load a `snapshot()`; unknown versions raise ValueError, nothing half-loaded."""
+        """Load a `snapshot()`; unknown versions raise ValueError, nothing half-loaded. Past
+        `max_streams`, the least recently seen streams are left out (counted as evicted)."""
         if data.get("version") != 1:
             raise ValueError(f"unsupported drift snapshot version {data.get('version')!r}")
         streams: OrderedDict[StreamKey, _Stream] = OrderedDict()
         # the tag values with streams of their own keep them (see `_admit`), whoever calls first now
         admitted: dict[str, set[str]] = {}
-        for item in data["streams"]:
+        # oldest first, as `snapshot` lists them: past the cap (a smaller max_streams now), the oldest go
+        items = data["streams"]
+        evicted = max(0, len(items) - self.config.max_streams)
+        for item in items[evicted:]:
             k = item["key"]
             for name, value in k["extra"].items():
                 if value != _OTHER:
@@ -342,6 +346,7 @@ class DriftMonitor:
             streams[key] = stream
         with self._lock:
             self._streams = streams
+            self.evicted_streams += evicted
             self._dimension_values = admitted
             self._recount_at = -math.inf  # count at the next value, not up to a minute later
 
