@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from .alarm import SignalStats
@@ -35,7 +36,7 @@ def _fmt(value: float | None, unit: str) -> str:
     if unit == "seconds":
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     if unit == "usd":
-        return f"${value:.4g}"
+        return f"${_positional(value, 4)}"
     if unit == "percent":
         return f"{value * 100:.1f} %"
     if unit == "tokens_per_s":
@@ -43,6 +44,17 @@ def _fmt(value: float | None, unit: str) -> str:
     if unit == "count":
         return f"{value:.0f}"
     return f"{value:.3g}"
+
+
+def _positional(value: float, digits: int) -> str:
+    """``digits`` significant digits without an exponent: a cheap model's call costs $0.00006, which
+    ``g`` formatting writes as $6e-05 (trailing zeros dropped, as ``g`` does; large values keep all
+    their integer digits)."""
+    if value == 0.0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _pick(stats: SignalStats | None, which: str) -> float | None:
