@@ -25,3 +25,17 @@ def stats(n: int, **values: float) -> SignalStats:
 def test_costs_read_as_dollars_never_in_exponent_notation(before: float, after: float, text: str) -> None:
     sentence = explain("alarm", "cost", "openai/gpt-4o-mini", "up", stats(2000, mean=before), stats(64, mean=after))
     assert sentence == f"cost per call of openai/gpt-4o-mini rose {text} over the last 64 calls"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "text"),
+    [
+        (0.00042, 0.0009, "from 0.42 ms to 0.9 ms"),  # a local model's chunks: not "from 0 ms to 1 ms"
+        (0.0042, 0.0123, "from 4.2 ms to 12 ms"),
+        (0.25, 0.9996, "from 250 ms to 1.00 s"),  # not "1000 ms"
+        (1.8, 3.1, "from 1.80 s to 3.10 s"),
+    ],
+)
+def test_durations_read_in_ms_or_s_without_losing_the_value(before: float, after: float, text: str) -> None:
+    sentence = explain("alarm", "tpot", "ollama/llama3", "up", stats(2000, p50=before), stats(64, p50=after))
+    assert sentence == f"p50 time per output chunk of ollama/llama3 rose {text} over the last 64 calls"

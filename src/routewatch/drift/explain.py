@@ -34,7 +34,12 @@ def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "?"
     if unit == "seconds":
-        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+        # whole milliseconds lose a fast stream's value (0.4 ms read "0 ms"): two digits below 10 ms;
+        # from 999.5 ms on, seconds (it would read "1000 ms")
+        if value >= 0.9995:
+            return f"{value:.2f} s"
+        ms = value * 1000
+        return f"{ms:.0f} ms" if ms >= 9.95 else f"{ms:.2g} ms"
     if unit == "usd":
         return f"${_positional(value, 4)}"
     if unit == "percent":
