@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from typing import Any
@@ -158,7 +159,8 @@ class WebhookSink:
     """POSTs each alarm as JSON to `url` from its own thread, with retries and a bounded queue.
 
     A full queue drops the alarm and counts it (`dropped`); a delivery that fails after `retries`
-    attempts is counted in `failed`. Uses urllib, not httpx, so routewatch never traces its own posts.
+    attempts is counted in `failed` and logged with the url's scheme and host only. Uses urllib, not
+    httpx, so routewatch never traces its own posts.
     """
 
     def __init__(
@@ -170,6 +172,9 @@ class WebhookSink:
         if retries < 0 or max_queue < 1 or timeout_s <= 0:
             raise ValueError("retries >= 0, max_queue >= 1 and timeout_s > 0 are required")
         self.url = url
+        # what a log line may name: chat webhooks (Slack, Discord, Teams) carry their secret in the path
+        parts = urllib.parse.urlsplit(url)
+        self._where = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
         self.headers = {"content-type": "application/json", **(headers or {})}
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self._queue: queue.Queue[bytes | None] = queue.Queue(max_queue)
@@ -207,7 +212,7 @@ class WebhookSink:
                     if attempt == self.retries:
                         self.failed += 1
                         log.warning("routewatch: webhook %s failed after %d attempts: %s",
-                                    self.url.split("?")[0], attempt + 1, type(exc).__name__)  # fmt: skip
+                                    self._where, attempt + 1, type(exc).__name__)  # fmt: skip
                         break
                 time.sleep(self.backoff_s * (2**attempt))
 
