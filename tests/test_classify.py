@@ -110,3 +110,36 @@ def test_longest_mapping_prefix_wins() -> None:
 def test_bad_mapping_is_rejected() -> None:
     with pytest.raises(ValueError, match="providers must map"):
         RouteTable({"http://x": ""})
+
+
+@pytest.mark.parametrize(
+    ("base_url", "scheme", "host", "port"),
+    [
+        ("http://[::1]:8000/v1", "http", "::1", 8000),  # httpx gives IPv6 hosts without brackets
+        ("http://[FD00::1]:8000/v1/", "http", "fd00::1", 8000),
+        ("HTTP://GPU-Box:8000/v1", "http", "gpu-box", 8000),  # scheme and host are case-insensitive
+        ("https://llm-gateway.internal:443/v1", "https", "llm-gateway.internal", 443),  # default port spelled out
+        ("http://llm-gateway.internal:80/v1", "http", "llm-gateway.internal", 80),
+    ],
+)
+def test_a_mapping_matches_its_host_however_the_base_url_spells_it(base_url, scheme, host, port) -> None:
+    table = RouteTable({base_url: "vllm"})
+    route = table.classify("POST", scheme, host, port, "/v1/chat/completions", {})
+    assert route == Route("vllm", "openai.chat_completions", "chat")
+    assert table.classify("POST", scheme, host, port + 1, "/v1/chat/completions", {}) is None
+
+
+def test_a_mapping_with_an_ipv6_host_names_the_provider_of_real_requests(telemetry) -> None:
+    import httpx
+
+    import routewatch
+
+    routewatch.uninstrument()
+    routewatch.instrument(tracer_provider=telemetry.tracer_provider, providers={"http://[::1]:8000/v1": "vllm"})
+    reply = {"id": "c1", "model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=reply))
+    with httpx.Client(transport=transport) as client:
+        client.post("http://[::1]:8000/v1/chat/completions", json={"model": "m", "messages": []})
+    attrs = telemetry.only_span().attributes
+    assert attrs["gen_ai.provider.name"] == "vllm"
+    assert attrs["server.address"] == "::1"

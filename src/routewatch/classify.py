@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from . import semconv as sc
 
@@ -130,7 +131,7 @@ class RouteTable:
         for base_url, name in (providers or {}).items():
             if not isinstance(base_url, str) or not isinstance(name, str) or not name:
                 raise ValueError(f"providers must map base URLs to provider names, got {base_url!r}: {name!r}")
-            prefixes.append((base_url.rstrip("/"), name))
+            prefixes.append((_base(base_url), name))
         # Longest prefix first, so a specific mapping beats a general one.
         self._prefixes = tuple(sorted(prefixes, key=lambda item: -len(item[0])))
 
@@ -170,7 +171,23 @@ def _flavour_fits(provider: str, api: str) -> bool:
     return api.startswith("openai.")
 
 
+def _base(base_url: str) -> str:
+    """A mapping's base URL spelled as `classify` spells a request's URL (httpx hands it the host
+    lower-cased and an IPv6 address without brackets): otherwise `HTTP://GPU-Box`, `[::1]` or an
+    explicit default port would never match."""
+    parts = urlsplit(base_url.strip())
+    if not parts.scheme or not parts.hostname:
+        return base_url.rstrip("/")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"providers must map base URLs to provider names, got a bad port in {base_url!r}") from None
+    return _origin(parts.scheme.lower(), parts.hostname, port) + parts.path.rstrip("/")
+
+
 def _origin(scheme: str, host: str, port: int | None) -> str:
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
     default = 443 if scheme == "https" else 80
     if port is None or port == default:
         return f"{scheme}://{host}"
