@@ -12,6 +12,13 @@ import pytest
 import routewatch
 from routewatch.decoding import make_decoder
 
+
+def raw_deflate(data: bytes) -> bytes:
+    """`deflate` as many servers send it: a bare DEFLATE stream, without the zlib wrapper."""
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
 BODY = {
     "id": "chatcmpl-z",
     "object": "chat.completion",
@@ -23,7 +30,7 @@ BODY = {
 
 @pytest.mark.parametrize(
     ("encoding", "compress"),
-    [("gzip", gzip.compress), ("deflate", zlib.compress), ("identity", lambda b: b)],
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("deflate", raw_deflate), ("identity", lambda b: b)],
 )
 def test_decoder_round_trips_in_pieces(encoding: str, compress) -> None:
     raw = json.dumps(BODY).encode()
@@ -73,3 +80,22 @@ def test_garbage_compressed_body_is_recorded_unparsed_without_breaking_the_app(t
     span = telemetry.only_span()
     assert span.attributes["routewatch.usage.known"] is False
     assert sum(p.value for p in telemetry.metric_points("routewatch.instrumentation.errors")) == 1
+
+
+def test_raw_deflate_response_is_parsed_as_the_client_decodes_it(telemetry) -> None:
+    """httpx and httpx2 read `deflate` as zlib-wrapped, else as a bare DEFLATE stream: so does routewatch."""
+
+    def server(request: httpx2.Request) -> httpx2.Response:
+        wire = raw_deflate(json.dumps(BODY).encode())
+        headers = {"content-type": "application/json", "content-encoding": "deflate"}
+        return httpx2.Response(200, headers=headers, content=iter([wire[:20], wire[20:]]))
+
+    transport = routewatch.wrap_transport(httpx2.MockTransport(server))
+    with httpx2.Client(transport=transport) as client:
+        response = client.post(
+            "https://api.openai.com/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []}
+        )
+    assert response.json() == BODY
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 11
+    assert span.attributes["gen_ai.usage.output_tokens"] == 2

@@ -2,8 +2,9 @@
 
 A transport sees the body as sent on the wire; the client decompresses it later, for the app.
 Providers compress JSON bodies (gzip, br), so the parser needs its own decoder: zlib for gzip and
-deflate, and brotli or zstandard when those packages are installed. An encoding routewatch cannot
-undo leaves the body unparsed (counted), never guessed.
+deflate (zlib-wrapped or bare, as the clients accept it), and brotli or zstandard when those
+packages are installed. An encoding routewatch cannot undo leaves the body unparsed (counted),
+never guessed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,26 @@ Decoder = Callable[[bytes], bytes]
 def _zlib(wbits: int) -> Decoder:
     decompressor = zlib.decompressobj(wbits)
     return decompressor.decompress
+
+
+def _deflate() -> Decoder:
+    """`deflate` as httpx and httpx2 read it: zlib-wrapped, or, when the first chunk says otherwise,
+    a bare DEFLATE stream (what many servers send under that name)."""
+    decompress = zlib.decompressobj().decompress
+    first = True
+
+    def decode(data: bytes) -> bytes:
+        nonlocal decompress, first
+        was_first, first = first, False
+        try:
+            return decompress(data)
+        except zlib.error:
+            if not was_first:
+                raise
+            decompress = zlib.decompressobj(-zlib.MAX_WBITS).decompress
+            return decompress(data)
+
+    return decode
 
 
 def _brotli() -> Decoder | None:
@@ -55,7 +76,7 @@ def make_decoder(content_encoding: str) -> Decoder | None:
         if coding in ("gzip", "x-gzip"):
             decoders.append(_zlib(zlib.MAX_WBITS | 16))
         elif coding == "deflate":
-            decoders.append(_zlib(zlib.MAX_WBITS))
+            decoders.append(_deflate())
         else:
             decoder = _brotli() if coding == "br" else _zstd() if coding == "zstd" else None
             if decoder is None:
