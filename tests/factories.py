@@ -1,7 +1,12 @@
-"""Builders for records in tests: a valid CallRecord with only what a test cares about changed."""
+"""Builders for records in tests (a valid CallRecord with only what a test cares about changed), and
+a fork helper."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,3 +36,24 @@ def make_record(
     )  # fmt: skip
     base.update(fields)
     return CallRecord(**base)
+
+
+def exit_code_in_forked_child(child: Callable[[], int], timeout_s: float = 10.0) -> int | None:
+    """Fork; run `child()` in the child and exit with what it returns (1 if it raised). The child's
+    exit code, or None when it had not exited after `timeout_s` (it is then killed): a deadlock."""
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            code = child()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +20,7 @@ from genai_prices import types as gp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factories import exit_code_in_forked_child
 from routewatch.pricing import ENV_PRICES_FILE, ModelPrice, PriceBook, PriceResult, load_price_overrides
 from routewatch.records import Usage
 
@@ -377,3 +382,60 @@ def test_loader_raises_on_a_bad_entry(tmp_path: Path) -> None:
     path = write_prices(tmp_path, {"m": {"output_per_mtok": 1}})
     with pytest.raises(ValueError, match="'m'"):
         load_price_overrides(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_fork_during_a_price_lookup_leaves_the_child_able_to_price() -> None:
+    """A thread is loading a price (the table load takes a while) when the process forks: the
+    child, which inherits the book but not that thread, still prices its calls."""
+    book = PriceBook()
+    inside = threading.Event()
+    resolve = book._resolve
+
+    def slow_resolve(provider: str, model: str | None):
+        if model == "slow-model":
+            inside.set()
+            time.sleep(0.3)
+        return resolve(provider, model)
+
+    book._resolve = slow_resolve  # type: ignore[method-assign]
+    looker = threading.Thread(target=book.cost, args=("openai", "slow-model", Usage(input_tokens=1)))
+    looker.start()
+    assert inside.wait(10)
+    code = exit_code_in_forked_child(
+        lambda: 0 if book.cost("openai", "gpt-4o-mini", Usage(input_tokens=1, output_tokens=1)).priced else 2
+    )
+    looker.join(10)
+    assert code == 0, "the child deadlocked" if code is None else f"the child exited with {code}"
+
+
+_FORK_RIGHT_AFTER_INSTRUMENT = """
+import faulthandler, json, os, sys
+import httpx
+import routewatch
+
+faulthandler.dump_traceback_later(20, exit=True)  # a deadlock fails, with the stacks, not hangs
+routewatch.instrument()  # starts warming the price table (importing genai-prices) on a thread
+pid = os.fork()  # a pre-fork server forks its workers right away
+if pid:
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+records = []
+routewatch.add_listener(records.append)
+reply = {"id": "c1", "model": "gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+transport = httpx.MockTransport(lambda request: httpx.Response(200, json=reply))
+with httpx.Client(transport=transport) as client:
+    client.post("https://api.openai.com/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+routewatch.flush(10)
+os._exit(0 if records and records[0].priced else 3)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_worker_forked_right_after_instrument_prices_its_calls() -> None:
+    """The whole scenario, in a fresh interpreter (where genai-prices is not imported yet)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_RIGHT_AFTER_INSTRUMENT], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -26,6 +26,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -139,6 +140,35 @@ class _Entry:
 
 _UNPRICED = PriceResult(None, False, "unpriced")
 _NO_PRICE = _Entry("unpriced", (_Rates(0.0, 0.0, None, None, None, 0.0), ()))  # cached "not in any table"
+#: Every book, for the fork hooks below.
+_books: weakref.WeakSet[PriceBook] = weakref.WeakSet()
+_held_at_fork: list[PriceBook] = []
+#: How long a `fork()` waits for a price lookup in progress before going ahead without it.
+_FORK_WAIT_S = 5.0
+
+
+def _before_fork() -> None:
+    """Let a lookup in progress finish before the process forks (at most once in practice: the
+    warm-up that `instrument()` starts loads the table, ~0.25 s, under the book's lock). A child
+    forked in the middle would inherit that lock, and the table module's import lock, held by a
+    thread it does not have: every priced call of a pre-fork server's worker would wait forever."""
+    _held_at_fork[:] = [book for book in list(_books) if book._lock.acquire(timeout=_FORK_WAIT_S)]
+
+
+def _after_fork_in_parent() -> None:
+    for book in _held_at_fork:
+        book._lock.release()
+    _held_at_fork.clear()
+
+
+def _after_fork_in_child() -> None:
+    for book in list(_books):
+        book._lock = threading.Lock()  # one thread here: a lookup the wait gave up on is not ours
+    _held_at_fork.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 class PriceBook:
@@ -160,6 +190,7 @@ class PriceBook:
         self.auto_update = auto_update
         self._cache: dict[tuple[str, str | None], _Entry] = {}
         self._lock = threading.Lock()
+        _books.add(self)
         self._snapshot: object = None  # the genai-prices data the cached entries came from
         self._get_snapshot: Callable[[], object] | None = None
         self._updater: Any = None
