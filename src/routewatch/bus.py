@@ -50,12 +50,15 @@ class SignalBus:
         self._atexit_registered = False
         self._listeners: tuple[Listener, ...] = ()
         self._sinks: tuple[Callable[[CallRecord], None], ...] = ()
-        self._lock = threading.Lock()
         self._reset()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
+        """A fresh queue, no worker, and a fresh lock: after `fork()` the child has none of the
+        parent's threads, and a lock one of them held (starting the worker, adding a listener)
+        would stay held forever, so the child's first call would wait on it."""
+        self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._worker_id: int | None = None
