@@ -3,6 +3,7 @@ however a stream ends, unknown hosts untouched, sync and async, clients old and 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 
@@ -218,3 +219,46 @@ def test_api_keys_never_reach_spans(sim_url, mapped) -> None:
     for span in mapped.spans():
         text = json.dumps({k: str(v) for k, v in (span.attributes or {}).items()}) + span.name
         assert "sk-test-secret" not in text and "TopSecret" not in text
+
+
+@pytest.mark.parametrize("lib", LIBS)
+async def test_a_task_cancelled_mid_stream_ends_the_span_as_an_early_close(lib, simulator, mapped) -> None:
+    """Cancelling the task that reads a stream (a chat UI's "stop", a client that disconnected, an
+    `asyncio.timeout` of the app's) is the app stopping early, as `break` is: the span ends once, with
+    no error for the provider's error rate; the cancellation reaches the app unchanged."""
+    simulator.set_scenario(Scenario(default=ProviderSettings(output_tokens=200, per_token_s=0.05)))
+    first_chunk = asyncio.Event()
+
+    async def read_all(client) -> None:
+        async with client.stream("POST", _openai_url(simulator.url), json=stream_body(), headers=HEADERS) as response:
+            async for _ in response.aiter_raw():
+                first_chunk.set()
+
+    async with lib.AsyncClient() as client:
+        task = asyncio.create_task(read_all(client))
+        await asyncio.wait_for(first_chunk.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    span = mapped.only_span()
+    assert span.attributes["routewatch.stream.completed"] is False
+    assert "error.type" not in span.attributes
+    assert span.status.status_code.name == "UNSET"
+    (record,) = mapped.wait_records(1)
+    assert record.ok
+
+
+@pytest.mark.parametrize("lib", LIBS)
+async def test_a_task_cancelled_while_waiting_for_the_response_ends_the_span_without_error(
+    lib, simulator, mapped
+) -> None:
+    simulator.set_scenario(Scenario(default=ProviderSettings(latency_s=5.0)))
+    async with lib.AsyncClient() as client:
+        task = asyncio.create_task(client.post(_openai_url(simulator.url), json=CHAT, headers=HEADERS))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    span = mapped.only_span()
+    assert "error.type" not in span.attributes
+    assert span.status.status_code.name == "UNSET"

@@ -8,6 +8,7 @@ routewatch looks at it, and the app's own exceptions are re-raised unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -46,6 +47,12 @@ _registry: dict[str, TransportClasses] = {}
 
 def is_wrapped(transport: object) -> bool:
     return isinstance(transport, _Wrapper)
+
+
+#: A task cancelled while it awaits the provider (a chat UI's "stop", a client that went away, the
+#: app's own `asyncio.timeout`) is the app stopping early, as `break` is: "closed", not a failure
+#: counted against the provider's error rate. The cancellation itself reaches the app unchanged.
+_STOPPED_BY_THE_APP = (GeneratorExit, asyncio.CancelledError)
 
 
 class _Wrapper:
@@ -147,7 +154,7 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
                     if size > SPILL_BYTES:
                         append = call.spill().append
                         size = 0
-            except GeneratorExit:
+            except _STOPPED_BY_THE_APP:
                 call.finish("closed")
                 raise
             except BaseException as exc:
@@ -221,6 +228,10 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
             token = _enter_span(call)
             try:
                 response = await self._inner.handle_async_request(request)
+            except asyncio.CancelledError:
+                _exit_span(token)
+                call.finish("closed")
+                raise
             except BaseException as exc:
                 _exit_span(token)
                 call.finish("failed", exc)
