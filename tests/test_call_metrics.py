@@ -98,3 +98,38 @@ def test_both_chunk_modes_share_one_set_of_instruments() -> None:
     (tpoc,) = _points(reader, "gen_ai.client.operation.time_per_output_chunk")
     assert (tpoc.count, tpoc.sum) == (3, pytest.approx(0.02 + 0.04))
     assert list(_costs(reader).values()) == [2.0]
+
+
+PARSE_ERRORS = "routewatch.instrumentation.errors"
+
+
+def test_a_call_that_got_no_response_is_not_a_response_routewatch_could_not_parse(telemetry) -> None:
+    """Connection refused (a provider outage, a wrong port): there was no body to parse, so the
+    count of unparseable responses, which points at routewatch, does not move; the error does."""
+    import socket
+
+    import httpx
+
+    import routewatch
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    routewatch.uninstrument()
+    routewatch.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        providers={f"http://127.0.0.1:{port}/v1": "openai"},
+    )
+    with httpx.Client() as client, pytest.raises(httpx.ConnectError):
+        client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+    assert telemetry.only_span().attributes["error.type"] == "ConnectError"
+    assert sum(p.value for p in telemetry.metric_points(PARSE_ERRORS)) == 0
+
+
+def test_an_unparseable_response_is_counted() -> None:
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics.record(make_record(response={"parsed": False}))
+    metrics.record(make_record(status_code=None, error_type="ConnectError", response={"parsed": False}))
+    assert [p.value for p in _points(reader, PARSE_ERRORS)] == [1]

@@ -160,7 +160,7 @@ class CallMetrics:
                 _record_each(self.tpoc, intervals, attrs)
             else:
                 self.tpoc.record(sum(intervals) / len(intervals), attrs)
-        if not record.response.parsed:
+        if not record.response.parsed and record.status_code is not None:  # no response, no body to parse
             self.unparsed.add(1, {sc.GEN_AI_PROVIDER_NAME: record.provider, sc.RW_API: record.api})
         usd = record.cost_usd
         if usd is not None or record.error_type is None:
