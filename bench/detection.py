@@ -375,8 +375,8 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
         f"counted after request {CHANGE}; KSWIN, 4k updates/s, on the first {kswin_len:,} of one stream)\n"
     )
     cols = ["ours", "ours recovered", "ADWIN", "PageHinkley", "KSWIN", "static"]
-    print(f"| null stream | {' | '.join(cols)} |")
-    print("|" + "---|" * (len(cols) + 1))
+    print(f"| null stream | {cols[0]} | ours: alarms, 95% CI | {' | '.join(cols[1:])} |")
+    print("|" + "---|" * (len(cols) + 2))
     # each timestamped row right after the row with its values (run only when that row is selected)
     stamped_as = ["latency diurnal +-25%, period 86,400", "latency diurnal +-25%, period 14,400"]
     stamped_after = dict(zip(stamped_as, STAMPED, strict=True))
@@ -410,9 +410,20 @@ def false_alarms(length: int, streams: int, seed: int, kswin_len: int) -> None:
             if s == 0 and not rate:
                 counts["KSWIN"] += sum(1 for a in run_river("KSWIN", xs[: CHANGE + kswin_len], None) if a > CHANGE)
                 seen["KSWIN"] += kswin_len
-        cells = " | ".join(f"{1e5 * counts[c] / seen[c]:.2f}" if seen[c] else "as above" if step else "n/a"
-                           for c in cols)  # fmt: skip
-        print(f"| {name} | {cells} |", flush=True)
+        cells = [f"{1e5 * counts[c] / seen[c]:.2f}" if seen[c] else "as above" if step else "n/a" for c in cols]
+        low, high = poisson_interval(counts["ours"])
+        cells.insert(1, f"{counts['ours']}, {1e5 * low / seen['ours']:.2f}-{1e5 * high / seen['ours']:.2f}")
+        print(f"| {name} | {' | '.join(cells)} |", flush=True)
+
+
+def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for the mean of a Poisson count `k`: how far a false-alarm rate read
+    from a few alarms may be from the true one (9 alarms: 4.1-17.1)."""
+    from scipy.stats import chi2
+
+    tail = (1 - level) / 2
+    low = 0.0 if k == 0 else float(chi2.ppf(tail, 2 * k)) / 2
+    return low, float(chi2.ppf(1 - tail, 2 * k + 2)) / 2
 
 
 def timed_updates(
