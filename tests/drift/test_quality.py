@@ -73,6 +73,17 @@ def test_model_substitution_is_a_change_event() -> None:
     assert (event.kind, event.before, event.after) == ("model_mismatch", "gpt-4o-mini", "gpt-3.5-turbo")
 
 
+def test_a_lasting_model_substitution_is_reported_when_it_starts_or_changes_not_per_call() -> None:
+    tracker = ChangeTracker()
+    substituted = make_record(response_model="gpt-3.5-turbo")
+    assert [e.after for e in tracker.events("k", substituted)] == ["gpt-3.5-turbo"]
+    assert tracker.events("k", substituted) == []
+    assert [e.after for e in tracker.events("k", make_record(response_model="gpt-4.1-nano"))] == ["gpt-4.1-nano"]
+    assert [e.after for e in tracker.events("other", substituted)] == ["gpt-3.5-turbo"]  # per stream
+    assert tracker.events("k", make_record()) == []  # answered as asked again
+    assert [e.after for e in tracker.events("k", substituted)] == ["gpt-3.5-turbo"]  # a new substitution
+
+
 def test_fingerprint_change_is_reported_once() -> None:
     tracker = ChangeTracker()
     assert tracker.events("k", make_record(response={"system_fingerprint": "fp_a"})) == []

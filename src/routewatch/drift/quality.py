@@ -131,6 +131,10 @@ class ChangeTracker:
     def __init__(self, max_keys: int = 10_000) -> None:
         self.max_keys = max_keys
         self._seen: OrderedDict[Any, tuple[str | None, tuple[str, ...]]] = OrderedDict()
+        # stream -> the model it is answered with instead of the requested one, while that lasts: a
+        # substitution is reported when it starts or changes, not on every call (a persistent one,
+        # such as an Azure deployment name, would otherwise send an event per call to every sink)
+        self._substituted: OrderedDict[Any, tuple[str, str]] = OrderedDict()
 
     def events(self, key: Any, record: CallRecord) -> list[ChangeEvent]:
         if not record.ok or not record.response.parsed:
@@ -138,7 +142,13 @@ class ChangeTracker:
         out: list[ChangeEvent] = []
         requested, answered = record.request_model, record.response_model
         if requested and answered and not _same_model(requested, answered):
-            out.append(ChangeEvent("model_mismatch", requested, answered))
+            if self._substituted.get(key) != (requested, answered):
+                out.append(ChangeEvent("model_mismatch", requested, answered))
+                self._substituted[key] = (requested, answered)
+                if len(self._substituted) > self.max_keys:
+                    self._substituted.popitem(last=False)
+        elif self._substituted and requested and answered:
+            self._substituted.pop(key, None)  # answered as asked again: a later substitution is news
         fingerprint, shape = record.response.system_fingerprint, record.response.shape
         previous = self._seen.get(key)
         if previous is not None:
