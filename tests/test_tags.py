@@ -57,6 +57,22 @@ def test_baggage_is_read_and_explicit_tags_win() -> None:
         context.detach(token)
 
 
+def test_baggage_fills_only_the_room_explicit_tags_leave() -> None:
+    from routewatch.tags import MAX_TAGS
+
+    ctx = None
+    for name in ("a", "b", "c"):  # names that sort before every explicit one
+        ctx = baggage.set_baggage(f"routewatch.{name}", "from-baggage", ctx)
+    token = context.attach(ctx)  # type: ignore[arg-type]
+    try:
+        explicit = {f"t{i}": "v" for i in range(MAX_TAGS - 1)}
+        with tags(**explicit):
+            got = dict(current_tags())
+        assert len(got) == MAX_TAGS and explicit.items() <= got.items() and got["a"] == "from-baggage"
+    finally:
+        context.detach(token)
+
+
 def test_tags_if_room_labels_like_tags_and_gives_way_when_the_app_used_every_slot() -> None:
     from routewatch.tags import MAX_TAGS, tags_if_room
 

@@ -79,12 +79,17 @@ def current_tags() -> Tags:
     entries = baggage.get_all()
     if not entries:
         return explicit
-    merged: dict[str, str] = {}
+    chosen = dict(explicit)
+    from_baggage: dict[str, str] = {}
     for key, value in entries.items():
         name = key[len(_BAGGAGE_PREFIX) :] if key.startswith(_BAGGAGE_PREFIX) else key
-        if (key in _BAGGAGE_KEYS or key.startswith(_BAGGAGE_PREFIX)) and name and len(merged) < MAX_TAGS:
-            merged[name[:MAX_KEY_LENGTH]] = str(value)[:MAX_VALUE_LENGTH]
-    if not merged:
+        if (key in _BAGGAGE_KEYS or key.startswith(_BAGGAGE_PREFIX)) and name:
+            name = name[:MAX_KEY_LENGTH]
+            if name not in chosen:
+                from_baggage[name] = str(value)[:MAX_VALUE_LENGTH]
+    if not from_baggage:
         return explicit
-    merged.update(explicit)
-    return tuple(sorted(merged.items()))[:MAX_TAGS]
+    # explicit tags keep their places; baggage fills what room is left, in name order
+    for name in sorted(from_baggage)[: max(0, MAX_TAGS - len(chosen))]:
+        chosen[name] = from_baggage[name]
+    return tuple(sorted(chosen.items()))
