@@ -11,7 +11,9 @@ series and observed at collection (observable counters: the same monotonic sums 
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +47,7 @@ class _CardinalityGuard:
         self.limit = limit
         self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        _guards.add(self)
 
     def admit(self, key: str, value: str) -> str:
         seen = self._seen.get(key)
@@ -58,6 +61,20 @@ class _CardinalityGuard:
                 return _OTHER
             seen.add(value)
             return value
+
+
+_guards: weakref.WeakSet[_CardinalityGuard] = weakref.WeakSet()
+
+
+def _fresh_guard_locks() -> None:
+    """After fork(): a lock the worker thread held at that moment would be held for good in the
+    child (which has no such thread), and the child's first new tag value would block its worker."""
+    for guard in list(_guards):
+        guard._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_guard_locks)
 
 
 class CallMetrics:
