@@ -158,3 +158,15 @@ def test_a_child_forked_while_the_tag_guard_is_held_can_still_admit_tag_values()
         release.set()
         thread.join(10)
     assert code == 0
+
+
+def test_a_call_of_unknown_duration_records_no_duration_point_but_its_tokens() -> None:
+    """A record read from a span with no usable end time has no duration: no 0-second point."""
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics.record(make_record(duration_s=None))
+    assert _points(reader, "gen_ai.client.operation.duration") == []
+    assert sum(p.sum for p in _points(reader, "gen_ai.client.token.usage")) == 30
+    metrics.record(make_record(duration_s=0.5))
+    (duration,) = _points(reader, "gen_ai.client.operation.duration")
+    assert (duration.count, duration.sum) == (1, 0.5)

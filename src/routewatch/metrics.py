@@ -205,10 +205,13 @@ class CallMetrics:
     def _record_duration_and_tokens(
         self, record: CallRecord, attrs: dict[str, str | int], series: _Series | None
     ) -> None:
-        if record.error_type is not None:
-            self.duration.record(record.duration_s, {**attrs, sc.ERROR_TYPE: record.error_type})
+        duration = record.duration_s
+        if duration is None:  # a span with no usable end time: no point, rather than a 0-second one
+            pass
+        elif record.error_type is not None:
+            self.duration.record(duration, {**attrs, sc.ERROR_TYPE: record.error_type})
         else:
-            self.duration.record(record.duration_s, attrs)
+            self.duration.record(duration, attrs)
         bus.pause()  # each SDK point is ~100k instructions: let a waiting app thread in between them
         usage = record.usage
         if usage.input_tokens is not None:

@@ -126,6 +126,8 @@ class CallRecord:
 
     Times are seconds. `start_time_unix_nano` anchors the call on the wall clock; durations come
     from a monotonic clock. `cost_usd` is None when the model is unpriced or usage is unknown.
+    `duration_s` is None only for a call read from a span with no usable end time (none, or one
+    before its start): unknown, never a 0-second call (calls made in-process always have one).
     """
 
     provider: str
@@ -136,7 +138,7 @@ class CallRecord:
     server_address: str | None
     server_port: int | None
     start_time_unix_nano: int
-    duration_s: float
+    duration_s: float | None
     status_code: int | None
     error_type: str | None
     stream: bool

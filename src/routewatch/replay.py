@@ -43,7 +43,8 @@ class ReplayResult:
 
 
 def replay_records(records: list[CallRecord], config: MonitorConfig | None = None) -> ReplayResult:
-    """Feed `records` (sorted by end time here) through a fresh monitor; nothing is logged or exported."""
+    """Feed `records` (sorted by end time here; by start time when the duration is unknown) through a
+    fresh monitor; nothing is logged or exported."""
     monitor = DriftMonitor(config, sinks=[])
     result = ReplayResult()
 
@@ -53,7 +54,7 @@ def replay_records(records: list[CallRecord], config: MonitorConfig | None = Non
 
     monitor.subscribe(on_alarm)
     watched = monitor.config.signals
-    for call in sorted(records, key=lambda c: c.start_time_unix_nano + c.duration_s * 1e9):
+    for call in sorted(records, key=lambda c: c.start_time_unix_nano + (c.duration_s or 0.0) * 1e9):
         key = monitor.key_for(call)
         result.streams.add(key)
         for signal, value in DriftMonitor.signals_of(call):

@@ -36,6 +36,24 @@ def test_genai_spans_reach_the_monitor_and_listeners_and_the_rest_is_counted(ing
     assert stream["calls"] == 10
 
 
+def test_spans_of_unknown_duration_are_accepted_and_counted(ingest, caplog) -> None:
+    """A GenAI span with no end time is still a call (its error, tokens and cost count) but has no
+    latency; how many came in is counted, and said in the log once in a while, not once a span."""
+    request = export_request(4)
+    for span in request.resource_spans[0].scope_spans[0].spans[:3]:
+        span.end_time_unix_nano = 0
+    with caplog.at_level("WARNING", logger="routewatch.collector"):
+        assert ingest.accept(request, "grpc").accepted == 4
+        assert ingest.accept(request.SerializeToString(), "grpc").accepted == 4
+    assert ingest.flush(5)
+    stats = ingest.stats()
+    assert (stats.spans_accepted, stats.spans_without_duration) == (8, 6)
+    warnings = [r for r in caplog.records if "no usable end time" in r.getMessage()]
+    assert len(warnings) == 1
+    (stream,) = ingest.monitor.state().values()
+    assert stream["calls"] == 8
+
+
 def test_full_queue_rejects_the_whole_request_so_the_client_can_retry() -> None:
     ingest = Ingest(DriftMonitor(sinks=[]), capacity=15)
     gate = Gate()

@@ -93,12 +93,13 @@ def test_the_open_alarm_keeps_the_pre_change_baseline_and_the_fleet_says_degrade
 def test_ingest_counters_are_read_at_scrape_time() -> None:
     counters = IngestCounters(spans_received={"grpc": 10, "http": 5}, spans_accepted=12, spans_skipped=3,
                               spans_dropped={"queue_full": 2}, requests_rejected={("http", "malformed"): 1},
-                              queue_depth=4, queue_capacity=1000)  # fmt: skip
+                              queue_depth=4, queue_capacity=1000, spans_without_duration=6)  # fmt: skip
     outputs = Outputs(fast_monitor(), ingest=lambda: counters)
     samples = scrape(outputs)
     assert value(samples, "routewatch_collector_spans_received_total", protocol="grpc") == 10
     assert value(samples, "routewatch_collector_spans_accepted_total") == 12
     assert value(samples, "routewatch_collector_spans_skipped_total") == 3
+    assert value(samples, "routewatch_collector_spans_without_duration_total") == 6
     assert value(samples, "routewatch_collector_spans_dropped_total", reason="queue_full") == 2
     assert value(samples, "routewatch_collector_spans_dropped_total", reason="convert_error") == 0
     assert value(samples, "routewatch_collector_requests_rejected_total", protocol="http", reason="malformed") == 1

@@ -94,6 +94,18 @@ def test_failed_calls_feed_error_signals_not_latency() -> None:
     assert "latency" not in signals and {"error", "server_error"} <= signals
 
 
+def test_a_call_of_unknown_duration_feeds_no_latency() -> None:
+    """A call whose span had no usable end time has `duration_s` None: its other signals count, but no
+    latency (a 0 would sit below every real value on the log scale and look like a drift)."""
+    call = make_record(duration_s=None, output_tokens_per_s=None)
+    signals = dict(DriftMonitor.signals_of(call))
+    assert "latency" not in signals and signals["error"] == 0.0 and signals["output_tokens"] == 20
+    monitor = DriftMonitor(sinks=[])
+    monitor.record(call)
+    state = monitor.state()["openai/gpt-4o-mini"]
+    assert state["calls"] == 1 and "latency" not in state["signals"]
+
+
 def test_model_substitution_is_reported_as_a_change_event() -> None:
     seen: list[Alarm] = []
     monitor = DriftMonitor(sinks=[seen.append])

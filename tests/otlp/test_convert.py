@@ -22,12 +22,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import routewatch
 from routewatch.otlp.convert import (
     is_genai_span,
+    record_from_json_span,
     record_from_readable_span,
     records_from_json_request,
     records_from_request,
 )
 from routewatch.otlp.file_exporter import read_records
 from routewatch.otlp.json_format import request_to_json
+from routewatch.otlp.wire import records_from_bytes
 from routewatch.pricing import PriceBook
 from routewatch.records import RateLimits, Usage
 from routewatch.simulator import ProviderSettings, Scenario
@@ -263,9 +265,10 @@ def test_a_span_that_cannot_be_converted_is_counted_and_the_rest_still_are() -> 
     request = encode_spans([good, good])
     bad = request.resource_spans[0].scope_spans[0].spans[0]
     bad.start_time_unix_nano = 5
-    bad.end_time_unix_nano = 1  # ends before it starts: duration clamps to 0, still converted
+    bad.end_time_unix_nano = 1  # ends before it starts: still converted, its duration unknown (not 0)
     batch = records_from_request(request)
-    assert len(batch.records) == 2 and batch.records[0].duration_s == 0.0
+    assert len(batch.records) == 2 and batch.records[0].duration_s is None
+    assert batch.no_duration == 1
     broken = {"resourceSpans": [{"scopeSpans": [{"spans": [
         {"name": "x", "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}],
          "startTimeUnixNano": "not a number", "status": "not an object"},
@@ -273,6 +276,47 @@ def test_a_span_that_cannot_be_converted_is_counted_and_the_rest_still_are() -> 
     ]}]}]}  # fmt: skip
     batch = records_from_json_request(broken)
     assert (batch.spans, batch.errors, len(batch.records)) == (2, 1, 1)
+
+
+def _unended_spans() -> Any:
+    """A streamed call's span with no end time, and the same span ending before it starts."""
+    attributes = {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": MODEL,
+        "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 40, "gen_ai.request.stream": True,
+        "gen_ai.response.time_to_first_chunk": 0.1, "routewatch.stream.output_chunks": 5,
+    }  # fmt: skip
+    request = encode_spans([_span(attributes), _span(attributes)])
+    no_end, backwards = request.resource_spans[0].scope_spans[0].spans
+    no_end.end_time_unix_nano = 0  # never ended (or the exporter did not say)
+    backwards.end_time_unix_nano = backwards.start_time_unix_nano - 1
+    return request
+
+
+def test_a_span_without_a_usable_end_time_keeps_its_facts_but_has_no_latency() -> None:
+    """Unknown is unknown, never 0: a span with no end time, or one that ends before it starts, says
+    nothing of how long the call took. Its record keeps every other fact but has no duration, and
+    nothing derived from one (tokens per second, the mean chunk interval), so no latency detector or
+    recent figure takes it for a 0-second call. Every front end agrees, the counts say how many."""
+    request = _unended_spans()
+    from_json = records_from_json_request(json.loads(json.dumps(request_to_json(request))))
+    for batch in (records_from_request(request), records_from_bytes(request.SerializeToString()), from_json):
+        assert (len(batch.records), batch.no_duration, batch.errors) == (2, 2, 0)
+        for record in batch.records:
+            assert record.duration_s is None
+            assert record.output_tokens_per_s is None and record.chunk_intervals_s == ()
+            assert record.ok and record.usage.output_tokens == 40 and record.time_to_first_chunk_s == 0.1
+            assert record.start_time_unix_nano == 10**18
+    # OTLP JSON may leave the end time out altogether; an SDK span that was never ended has none.
+    span_json = request_to_json(request)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span_json.pop("endTimeUnixNano", None)
+    assert record_from_json_span(span_json).duration_s is None  # type: ignore[union-attr]
+    provider = TracerProvider()
+    open_span = provider.get_tracer("other").start_span("chat", attributes={"gen_ai.operation.name": "chat"},
+                                                        start_time=10**18)  # fmt: skip
+    assert record_from_readable_span(open_span).duration_s is None  # type: ignore[union-attr]
+    # A span that does end keeps its duration, however short.
+    (short,) = records_from_request(encode_spans([_span({"gen_ai.operation.name": "chat"}, duration_ns=1)])).records
+    assert short.duration_s == 1e-9
 
 
 # --- real third-party instrumentations (routewatch not instrumented) ---------------------------------

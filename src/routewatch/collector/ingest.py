@@ -50,6 +50,8 @@ PROTOCOL_HTTP_PROTOBUF = "http/protobuf"
 PROTOCOL_HTTP_JSON = "http/json"
 PROTOCOL_HTTP = "http"  # an HTTP request refused before its encoding was known
 
+_NO_DURATION_LOG_INTERVAL_S = 300.0  # at most one log line this often about spans with no end time
+
 
 @dataclass
 class IngestStats:
@@ -58,6 +60,7 @@ class IngestStats:
     spans_received: dict[str, int] = field(default_factory=dict)  # protocol -> spans in accepted requests
     spans_accepted: int = 0  # GenAI spans turned into call records (queued)
     spans_skipped: int = 0  # spans that are not GenAI inference calls
+    spans_without_duration: int = 0  # accepted GenAI spans with no usable end time: no latency
     spans_dropped: dict[str, int] = field(default_factory=dict)  # reason (queue_full | convert_error) -> spans
     requests_rejected: dict[tuple[str, str], int] = field(default_factory=dict)  # (protocol, reason) -> requests
     queue_depth: int = 0
@@ -97,6 +100,7 @@ class Ingest:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._paused = False
+        self._no_duration_logged_at: float | None = None
 
     # --- listeners ------------------------------------------------------------------------------------
     def add_listener(self, listener: RecordListener) -> None:
@@ -142,6 +146,9 @@ class Ingest:
             stats.spans_received[protocol] = stats.spans_received.get(protocol, 0) + batch.spans
             stats.spans_accepted += len(records)
             stats.spans_skipped += batch.skipped
+            if batch.no_duration:
+                stats.spans_without_duration += batch.no_duration
+                self._log_no_duration(stats.spans_without_duration)
             if batch.errors:
                 stats.spans_dropped["convert_error"] = stats.spans_dropped.get("convert_error", 0) + batch.errors
             if dropped:
@@ -159,6 +166,19 @@ class Ingest:
         if dropped:
             reasons.append(f"{dropped} span(s) dropped: the collector queue is full")
         return Outcome(len(records), rejected, "; ".join(reasons))
+
+    def _log_no_duration(self, total: int) -> None:
+        """Say (under the lock, once in a while, not once a span) that spans came without an end time:
+        they count as calls but give no latency, which would otherwise be a silent gap."""
+        now = time.monotonic()
+        last = self._no_duration_logged_at
+        if last is not None and now - last < _NO_DURATION_LOG_INTERVAL_S:
+            return
+        self._no_duration_logged_at = now
+        log.warning(
+            "routewatch collector: %d GenAI span(s) so far had no usable end time (none, or before the start): "
+            "counted as calls without latency (routewatch_collector_spans_without_duration)", total,
+        )  # fmt: skip
 
     # --- consumer side ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -196,7 +216,8 @@ class Ingest:
             s = self._stats
             return IngestStats(
                 spans_received=dict(s.spans_received), spans_accepted=s.spans_accepted,
-                spans_skipped=s.spans_skipped, spans_dropped=dict(s.spans_dropped),
+                spans_skipped=s.spans_skipped, spans_without_duration=s.spans_without_duration,
+                spans_dropped=dict(s.spans_dropped),
                 requests_rejected=dict(s.requests_rejected), queue_depth=self._depth, queue_capacity=self.capacity,
                 records_processed=s.records_processed, worker_errors=s.worker_errors,
             )  # fmt: skip

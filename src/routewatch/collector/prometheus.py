@@ -47,6 +47,7 @@ class IngestCounters:
     requests_rejected: dict[tuple[str, str], int] = field(default_factory=dict)  # (protocol, reason) -> requests
     queue_depth: int = 0
     queue_capacity: int = 0
+    spans_without_duration: int = 0  # accepted, but no usable end time: no latency
 
 
 AlarmLabels = tuple[str, str, str, str, str, str, str]  # provider, model, operation, signal, direction, kind, severity
@@ -120,6 +121,9 @@ class CollectorMetrics(Collector):
                                   value=counters.spans_accepted)  # fmt: skip
         yield CounterMetricFamily("routewatch_collector_spans_skipped", "Spans that are not GenAI calls.",
                                   value=counters.spans_skipped)  # fmt: skip
+        yield CounterMetricFamily("routewatch_collector_spans_without_duration",
+                                  "GenAI spans accepted with no usable end time (no latency recorded).",
+                                  value=getattr(counters, "spans_without_duration", 0))  # fmt: skip
         dropped = CounterMetricFamily("routewatch_collector_spans_dropped", "GenAI spans lost before the monitor.",
                                       labels=["reason"])  # fmt: skip
         for reason in sorted({"queue_full", "convert_error", *counters.spans_dropped}):

@@ -10,7 +10,8 @@ from `Collector.__init__` unless `outputs=False`):
     collector.ingest_stats()               an `IngestStats` copy: spans_received{protocol}, spans_accepted,
                                            spans_skipped, spans_dropped{reason}, requests_rejected{(protocol,
                                            reason)}, queue_depth, queue_capacity (+ records_processed,
-                                           worker_errors). Protocols: grpc, http/protobuf, http/json, http.
+                                           worker_errors, spans_without_duration). Protocols: grpc,
+                                           http/protobuf, http/json, http.
                                            Reasons: queue_full, convert_error / malformed, unauthorized,
                                            overloaded, too_large.
     collector.routes.add(method, path, handler, public=False)   or  routes.add_all({(method, path): handler})

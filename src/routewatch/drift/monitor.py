@@ -156,7 +156,7 @@ class DriftMonitor:
     def record(self, call: CallRecord) -> list[Alarm]:
         """Fan one finished call out to all the signals it carries."""
         key = self.key_for(call)
-        now = call.start_time_unix_nano / 1e9 + call.duration_s
+        now = call.start_time_unix_nano / 1e9 + (call.duration_s or 0.0)  # unknown duration: its start
         values = self._watched_values(call)
         self._last = (call, key, values)
         alarms: list[Alarm] = []
@@ -536,7 +536,9 @@ def _call_signals(call: CallRecord) -> list[tuple[str, float]]:
               ("server_error", 1.0 if call.server_error else 0.0)]  # fmt: skip
     if ok:
         append = values.append
-        append(("latency", call.duration_s))
+        latency = call.duration_s
+        if latency is not None:  # unknown (a span with no end time), never a 0-second call
+            append(("latency", latency))
         ttft = call.time_to_first_chunk_s
         if ttft is not None:
             append(("ttft", ttft))

@@ -271,13 +271,15 @@ def build_record(
     status_code: int, status_message: str, trace_id: int | None, span_id: int | None, scope_name: str,
     prices: PriceBook | None,
 ) -> CallRecord | None:  # fmt: skip
-    """The record of one span from its picked attributes; None when it is no inference call."""
+    """The record of one span from its picked attributes; None when it is no inference call.
+    `end_ns` 0 (or not after `start_ns`) gives a record of unknown duration (`duration_s` None)."""
     get = a.get
     facts = _cached(_stream_cache, tuple(map(get, _STREAM_KEYS)), _stream_facts)
     if facts is None:
         return None
     operation, provider, api, request_model, response_model, server_address, server_port = facts
-    duration_s = max(0, end_ns - start_ns) / 1e9
+    # No end time (0), or none after the start: how long the call took is unknown, not 0 s.
+    duration_s = (end_ns - start_ns) / 1e9 if start_ns and end_ns > start_ns else None
 
     if operation == sc.OP_FETCH_RESPONSE:  # a read-back is no new generation
         usage = _NO_USAGE
@@ -297,7 +299,7 @@ def build_record(
     ttfc = _float(get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)) if stream else None
     chunks = _int(get(sc.RW_STREAM_CHUNKS)) or 0
     intervals: tuple[float, ...] = ()
-    if ttfc is not None and chunks >= 2 and duration_s > ttfc:
+    if ttfc is not None and chunks >= 2 and duration_s is not None and duration_s > ttfc:
         intervals = ((duration_s - ttfc) / (chunks - 1),)
 
     if sc.RW_COST_PRICED in a:
@@ -310,7 +312,7 @@ def build_record(
         cost, priced = None, False
 
     tokens_per_s = _float(get(sc.RW_OUTPUT_TOKENS_PER_S))
-    if tokens_per_s is None and usage.output_tokens:
+    if tokens_per_s is None and usage.output_tokens and duration_s is not None:
         generating = duration_s - (ttfc or 0.0)
         tokens_per_s = usage.output_tokens / generating if generating > 0 else None
 

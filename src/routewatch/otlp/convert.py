@@ -9,7 +9,8 @@ anthropic SDK's native spans, OpenLLMetry, OpenInference) are read with their ow
 attribute names (`gen_ai.system`, `gen_ai.usage.prompt_tokens`, `llm.request.type`, ...) and priced
 with a `PriceBook` when they carry no cost.
 
-What a span cannot tell stays unknown: usage nobody reported is `None`, there is no response body
+What a span cannot tell stays unknown: usage nobody reported is `None`, so is the duration of a span
+with no usable end time (and the tokens per second worked out from it), there is no response body
 shape, no output text unless content capture put `gen_ai.output.messages` on the span, and of a
 stream's chunk intervals only their mean survives (kept as a one-element `chunk_intervals_s`, which
 is what the `tpot` signal reads). Spans that are not GenAI inference calls (HTTP spans, tool and
@@ -116,7 +117,7 @@ def record_from_readable_span(span: Any, *, prices: Any = DEFAULT_PRICES) -> Cal
     status = span.status
     scope = span.instrumentation_scope
     return _build(
-        picked, tuple(tags), span.name, span.start_time or 0, span.end_time or span.start_time or 0,
+        picked, tuple(tags), span.name, span.start_time or 0, span.end_time or 0,
         int(status.status_code.value), status.description or "",
         (ctx.trace_id or None) if ctx is not None else None, (ctx.span_id or None) if ctx is not None else None,
         scope.name if scope is not None else "", _resolve_prices(prices),
@@ -145,7 +146,7 @@ def record_from_json_span(
             tags.append((key[_TAG_PREFIX_LEN:], str(_json_value(kv.get("value")))))
     status = span.get("status") or {}
     start = _int(span.get("startTimeUnixNano")) or 0
-    end = _int(span.get("endTimeUnixNano")) or start
+    end = _int(span.get("endTimeUnixNano")) or 0
     return _build(
         picked, tuple(tags), str(span.get("name", "")), start, end, _int(status.get("code")) or 0,
         str(status.get("message") or ""), _hex_id(span.get("traceId")), _hex_id(span.get("spanId")), scope_name,
@@ -161,6 +162,7 @@ class Batch:
     spans: int = 0  # every span in the request
     skipped: int = 0  # not GenAI inference calls
     errors: int = 0  # GenAI-marked spans that could not be converted
+    no_duration: int = 0  # records of spans with no usable end time (`duration_s` None)
 
 
 def records_from_request(request: Any, *, prices: Any = DEFAULT_PRICES) -> Batch:
@@ -196,6 +198,8 @@ def convert_spans(request: Any, book: Any, convert: SpanConverter) -> Batch:
                     batch.skipped += 1
                 else:
                     records.append(record)
+                    if record.duration_s is None:
+                        batch.no_duration += 1
     return batch
 
 
@@ -219,4 +223,6 @@ def records_from_json_request(data: Mapping[str, Any], *, prices: Any = DEFAULT_
                     batch.skipped += 1
                 else:
                     batch.records.append(record)
+                    if record.duration_s is None:
+                        batch.no_duration += 1
     return batch
