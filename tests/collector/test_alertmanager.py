@@ -4,6 +4,7 @@ as summary, re-posts while firing, endsAt on recovery; failures retried, never b
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +16,18 @@ import pytest
 from routewatch.collector.alertmanager import AlertmanagerSink
 from routewatch.drift import Alarm, SignalStats
 
+# What Alertmanager (and Prometheus) accept as a label name; one bad name refuses the whole batch.
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
 
 class FakeAlertmanager:
-    """Records every POST /api/v2/alerts; `fail_next` answers that many posts with 503."""
+    """Records every POST /api/v2/alerts; `fail_next` answers that many posts with 503. As Alertmanager
+    does, a batch with an invalid label name is refused as a whole (400) and recorded in `refused`."""
 
     def __init__(self) -> None:
         self.posts: list[list[dict]] = []
         self.paths: list[str] = []
+        self.refused: list[list[dict]] = []
         self.fail_next = 0
         self.cond = threading.Condition()
         fake = self
@@ -37,7 +43,14 @@ class FakeAlertmanager:
                         self.end_headers()
                         return
                     assert self.headers["content-type"] == "application/json"
-                    fake.posts.append(json.loads(body))
+                    batch = json.loads(body)
+                    alerts = batch if isinstance(batch, list) else []  # (a webhook's alarm is an object)
+                    if not all(LABEL_NAME.fullmatch(name) for alert in alerts for name in alert["labels"]):
+                        fake.refused.append(batch)
+                        self.send_response(400)
+                        self.end_headers()
+                        return
+                    fake.posts.append(batch)
                     fake.cond.notify_all()
                 self.send_response(200)
                 self.end_headers()
@@ -66,9 +79,12 @@ def am() -> Iterator[FakeAlertmanager]:
     fake.close()
 
 
-def alarm(kind: str = "alarm", severity: str = "critical", explanation: str | None = None) -> Alarm:
+def alarm(
+    kind: str = "alarm", severity: str = "critical", explanation: str | None = None, extra: dict[str, str] | None = None
+) -> Alarm:
+    stream_key = {"provider": "anthropic", "model": "claude-x", "operation": "chat", "extra": extra or {}}
     return Alarm(
-        kind=kind, stream_key={"provider": "anthropic", "model": "claude-x", "operation": "chat", "extra": {}},
+        kind=kind, stream_key=stream_key,
         signal="latency", direction="up", detector="LogScaleCUSUM", detected_at=datetime.now(timezone.utc),
         before=SignalStats(n=300, mean=0.5, p95=0.8), after=SignalStats(n=40, mean=1.5, p95=2.2),
         severity=severity, calls_since_change=40,
@@ -93,6 +109,29 @@ def test_an_alarm_is_posted_at_once_with_its_labels_and_explanation(am: FakeAler
         assert alert["annotations"]["summary"].startswith("p95 latency of anthropic/claude-x rose")
         starts, ends = parse(alert["startsAt"]), parse(alert["endsAt"])
         assert ends - starts > 200  # firing: valid for four resend intervals, so a dead sender times out
+    finally:
+        sink.close()
+
+
+def test_extra_dimensions_become_valid_distinct_label_names(am: FakeAlertmanager) -> None:
+    """Dimension names are free text, label names are not: invalid characters become `_`, a leading
+    digit gets a `_` before it, and names that then collide (with each other or with the alert's own
+    labels) get a numbered suffix, so no dimension is lost and two streams never share one alert."""
+    extra = {"1st-tier": "gold", "tenant.id": "a", "tenant_id": "b", "model": "fine-tune-7", "": "blank"}
+    sink = AlertmanagerSink(am.url, resend_interval_s=60, external_labels={"collector": "eu-1"}, retries=0)
+    try:
+        sink(alarm(extra=extra))
+        am.wait_posts(1)
+        sink(alarm(extra={**extra, "tenant.id": "c"}))  # another stream: another alert
+        alerts = [alert for batch in am.wait_posts(2) for alert in batch]
+        assert am.refused == []
+        labels = alerts[0]["labels"]
+        assert {name: labels[name] for name in labels if name not in ("alertname", "signal", "severity")} == {
+            "provider": "anthropic", "model": "claude-x", "operation": "chat", "collector": "eu-1",
+            "_": "blank", "_1st_tier": "gold", "model_2": "fine-tune-7", "tenant_id": "a", "tenant_id_2": "b",
+        }  # fmt: skip
+        assert {alert["labels"]["tenant_id"] for alert in alerts} == {"a", "c"}
+        assert len(sink.firing()) == 2
     finally:
         sink.close()
 

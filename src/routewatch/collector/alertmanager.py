@@ -29,21 +29,33 @@ from typing import Any
 from ..drift.alarm import Alarm
 from .fleet import closes_alarm
 
-__all__ = ["ALERT_NAME", "AlertmanagerSink", "alert_labels"]
+__all__ = ["ALERT_NAME", "AlertmanagerSink", "alert_labels", "label_name"]
 
 log = logging.getLogger("routewatch.collector")
 
 ALERT_NAME = "RouteWatchDrift"
 _RANK = {"critical": 0, "warning": 1, "info": 2}
-_LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
+_NOT_IN_LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def _rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def label_name(name: str) -> str:
+    """`name` as a valid Prometheus/Alertmanager label name (`[a-zA-Z_][a-zA-Z0-9_]*`): Alertmanager
+    refuses a whole batch of alerts over one invalid name. Other characters become `_`; a name that
+    starts with a digit (or is empty) gets a `_` in front."""
+    name = _NOT_IN_LABEL_NAME.sub("_", name)
+    return name if name and not name[0].isdigit() else "_" + name
+
+
 def alert_labels(alarm: Alarm, external: dict[str, str] | None = None) -> dict[str, str]:
-    """The identifying labels of an alarm's alert: one alert per stream, signal and severity."""
+    """The identifying labels of an alarm's alert: one alert per stream, signal and severity.
+
+    Extra stream dimensions become labels named by `label_name`; a name already taken (by another
+    dimension that reads the same once made valid, or by one of the labels above) gets `_2`, `_3`, ...,
+    so no dimension is lost and streams that differ in one never share an alert."""
     key = alarm.key
     labels = {
         **(external or {}),
@@ -54,8 +66,13 @@ def alert_labels(alarm: Alarm, external: dict[str, str] | None = None) -> dict[s
         "signal": alarm.signal,
         "severity": alarm.severity,
     }
-    for name, value in key.extra:
-        labels.setdefault(_LABEL_NAME.sub("_", name), value)
+    for name, value in key.extra:  # sorted: the same stream always gets the same names
+        base = candidate = label_name(name)
+        n = 1
+        while candidate in labels:
+            n += 1
+            candidate = f"{base}_{n}"
+        labels[candidate] = value
     return labels
 
 
