@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -86,6 +87,27 @@ def test_an_unreadable_snapshot_is_moved_aside_not_overwritten(tmp_path: Path) -
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("snapshot.json.unreadable-")]
     assert len(aside) == 1 and aside[0].read_text() == "{ torn write"
     assert read_snapshot(path) is not None  # the shutdown snapshot is a fresh, valid one
+
+
+def test_unreadable_snapshots_set_aside_within_one_second_are_all_kept(tmp_path: Path, monkeypatch) -> None:
+    """Each unreadable snapshot gets its own name: a second failure in the same second (a crash loop)
+    never overwrites the first one kept, nor a file that happens to hold the name already."""
+    import routewatch.collector.snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "time", SimpleNamespace(time=lambda: 1_700_000_000.25))
+    path = tmp_path / "snapshot.json"
+    (tmp_path / "snapshot.json.unreadable-1700000000.2").write_text("someone else's")
+    for i in range(3):
+        path.write_text(f"torn write {i}")
+        assert not Snapshots(path, DriftMonitor(sinks=[])).restore()
+        assert not path.exists()
+    kept = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert kept == {
+        "snapshot.json.unreadable-1700000000": "torn write 0",
+        "snapshot.json.unreadable-1700000000.1": "torn write 1",
+        "snapshot.json.unreadable-1700000000.2": "someone else's",
+        "snapshot.json.unreadable-1700000000.3": "torn write 2",
+    }
 
 
 def test_a_snapshot_of_another_format_or_version_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..drift.monitor import DriftMonitor
 
-__all__ = ["FORMAT", "Snapshots", "read_snapshot", "write_atomic"]
+__all__ = ["FORMAT", "Snapshots", "read_snapshot", "set_aside", "write_atomic"]
 
 log = logging.getLogger("routewatch.collector")
 
@@ -68,6 +68,33 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
     return data
 
 
+_MAX_ASIDE_TRIES = 1_000
+
+
+def set_aside(path: Path) -> Path | None:
+    """Move `path` to `<name>.unreadable-<unix seconds>` (`.1`, `.2`, ... after it when that is taken),
+    never over an existing file: two failures in one second (a crash loop) each keep theirs. The name
+    is claimed by creating it exclusively, then the file is renamed onto the claim. None (logged by
+    the caller) when it could not be moved."""
+    stem = f"{path.name}.unreadable-{int(time.time())}"
+    for n in range(_MAX_ASIDE_TRIES):
+        aside = path.with_name(stem if n == 0 else f"{stem}.{n}")
+        try:
+            os.close(os.open(aside, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        try:
+            os.replace(path, aside)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+            return None
+        return aside
+    return None
+
+
 Part = tuple[Callable[[], Any], Callable[[Any], None]]
 
 
@@ -111,10 +138,12 @@ class Snapshots:
                 return False
             self.monitor.restore(data["drift"])
         except Exception as exc:
-            aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
-            with contextlib.suppress(OSError):
-                os.replace(self.path, aside)
-            log.error("routewatch collector: ignoring snapshot %s (%s); moved to %s", self.path, exc, aside)
+            aside = set_aside(self.path)
+            if aside is not None:
+                log.error("routewatch collector: ignoring snapshot %s (%s); moved to %s", self.path, exc, aside)
+            else:
+                log.error("routewatch collector: ignoring snapshot %s (%s); it could not be moved aside",
+                          self.path, exc)  # fmt: skip
             return False
         for name, (_, restore) in self.parts.items():
             if name in data.get("parts", {}):
