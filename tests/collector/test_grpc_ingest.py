@@ -85,6 +85,34 @@ def test_malformed_request_is_invalid_argument_and_other_clients_carry_on() -> N
         assert stats.spans_accepted == 4
 
 
+def test_a_request_over_the_size_limit_is_refused_and_counted_as_too_large() -> None:
+    """gRPC itself would refuse an oversized message before any handler ran, uncounted: the collector
+    lets gRPC take up to twice the limit and refuses over the limit itself, counted as the HTTP path
+    counts it, with INVALID_ARGUMENT: the same request will never fit, so no exporter retries it. The
+    limit is on the decompressed request, whatever its encoding on the wire."""
+    limit = 64 * 1024
+    big = export_request(400).SerializeToString()
+    assert limit < len(big) < 2 * limit
+    with running(grpc_max_message_bytes=limit) as collector:
+        channel, export = _raw_export(collector.grpc_target)
+        for compression in (None, grpc.Compression.Gzip):
+            with pytest.raises(grpc.RpcError) as caught:
+                export(big, compression=compression, timeout=5)
+            error = caught.value
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert error.details() == f"request of {len(big)} bytes is over the collector's {limit}-byte limit"
+        assert not export(export_request(4).SerializeToString(), timeout=5).HasField("partial_success")
+        channel.close()
+        # The official exporter gives up at once (it would retry RESOURCE_EXHAUSTED): counted once.
+        exporter = OTLPSpanExporter(endpoint=collector.grpc_target, insecure=True, timeout=5)
+        assert exporter.export(genai_spans(400)) is SpanExportResult.FAILURE
+        exporter.shutdown()
+        assert collector.flush(5)
+        stats = collector.ingest_stats()
+        assert stats.requests_rejected == {("grpc", "too_large"): 3}
+        assert stats.spans_received == {"grpc": 4} and stats.spans_accepted == 4
+
+
 def test_full_queue_answers_resource_exhausted_with_retry_info_and_the_exporter_retries() -> None:
     with running(queue_capacity=10, retry_after_s=0.2) as collector:
         gate = Gate()

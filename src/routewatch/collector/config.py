@@ -50,7 +50,11 @@ class CollectorConfig(BaseModel):
     grpc_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=0, le=65535, description="OTLP/gRPC; null = off.")
     http_port: int | None = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, description="OTLP/HTTP + API; null = off.")
     grpc_workers: int = Field(default=8, ge=1, description="gRPC handler threads (concurrent Export calls).")
-    grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest gRPC request.")
+    grpc_max_message_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest gRPC request, after decompression (else INVALID_ARGUMENT).",
+    )
     http_max_body_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest OTLP/HTTP body, after decompression (else 413)."
     )

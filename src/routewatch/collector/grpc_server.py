@@ -6,6 +6,16 @@ collector can refuse before decoding. Overload answers RESOURCE_EXHAUSTED carryi
 both places clients look for it (`grpc-status-details-bin` and `google.rpc.retryinfo-bin`); the
 OpenTelemetry exporters treat that as retryable and wait the given delay. Gzip request compression
 is handled by gRPC itself.
+
+The size limit is enforced here, not only by gRPC: gRPC refuses a message over its own limit before
+any handler runs, so nothing would count it. gRPC is let take up to `GRPC_LIMIT_FACTOR` times the
+configured limit (of the decompressed message, as gRPC measures it); over the configured limit the
+handler refuses with INVALID_ARGUMENT, counted as `requests_rejected{reason="too_large"}`, as the HTTP
+path answers 413 with INVALID_ARGUMENT. Not RESOURCE_EXHAUSTED: the same request will never fit, and
+the OpenTelemetry Python exporter retries RESOURCE_EXHAUSTED even without RetryInfo, which would
+resend it (and count it) again and again; INVALID_ARGUMENT is non-retryable for every OTLP exporter.
+Past the factor gRPC still refuses on its own (RESOURCE_EXHAUSTED), uncounted: the price of bounding
+what one call may buffer.
 """
 
 from __future__ import annotations
@@ -28,11 +38,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from .auth import BearerAuth
 from .ingest import PROTOCOL_GRPC, Ingest
 
-__all__ = ["GRPCServer", "TraceService"]
+__all__ = ["GRPC_LIMIT_FACTOR", "GRPCServer", "TraceService"]
 
 log = logging.getLogger("routewatch.collector")
 
 _SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+GRPC_LIMIT_FACTOR = 2  # gRPC's own receive limit, as a multiple of the configured one
 
 
 class _Status(namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):  # type: ignore[misc]
@@ -54,11 +65,15 @@ def _rich_status(code: grpc.StatusCode, rpc_code: int, message: str, *details: A
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    """Export: check the token, refuse when overloaded, decode, hand to `Ingest`, answer."""
+    """Export: check the token and the size, refuse when overloaded, decode, hand to `Ingest`, answer."""
 
-    def __init__(self, ingest: Ingest, auth: BearerAuth, retry_after_s: float = 1.0) -> None:
+    def __init__(
+        self, ingest: Ingest, auth: BearerAuth, retry_after_s: float = 1.0, *,
+        max_message_bytes: int = 4 * 1024 * 1024,
+    ) -> None:  # fmt: skip
         self.ingest = ingest
         self.auth = auth
+        self.max_message_bytes = max_message_bytes
         seconds = int(retry_after_s)
         self._retry = error_details_pb2.RetryInfo(
             retry_delay=duration_pb2.Duration(seconds=seconds, nanos=int((retry_after_s - seconds) * 1e9))
@@ -75,6 +90,16 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
             if not self.auth.allows(header):
                 ingest.reject(PROTOCOL_GRPC, "unauthorized")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        size = len(request) if isinstance(request, bytes) else request.ByteSize()
+        if size > self.max_message_bytes:
+            ingest.reject(PROTOCOL_GRPC, "too_large")
+            context.abort_with_status(
+                _rich_status(
+                    grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT,
+                    f"request of {size} bytes is over the collector's {self.max_message_bytes}-byte limit",
+                    error_details_pb2.BadRequest(),
+                )
+            )  # fmt: skip
         if ingest.full():
             ingest.reject(PROTOCOL_GRPC, "overloaded")
             self._overloaded(context)
@@ -106,18 +131,17 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
 
 
 class GRPCServer:
-    """A grpcio server with the trace service on `host:port` (port 0 picks a free one)."""
+    """A grpcio server with the trace service on `host:port` (port 0 picks a free one). The request
+    size limit is the service's `max_message_bytes`; gRPC's own is `GRPC_LIMIT_FACTOR` times it."""
 
     def __init__(
         self, service: TraceService, host: str, port: int, *, workers: int = 8,
-        max_message_bytes: int = 4 * 1024 * 1024, tls: tuple[bytes, bytes] | None = None,
-        client_ca: bytes | None = None,
+        tls: tuple[bytes, bytes] | None = None, client_ca: bytes | None = None,
     ) -> None:  # fmt: skip
         self.service = service
         self.host = host
         self.requested_port = port
         self.workers = workers
-        self.max_message_bytes = max_message_bytes
         self.tls = tls
         self.client_ca = client_ca
         self._server: Any = None
@@ -132,7 +156,7 @@ class GRPCServer:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="routewatch-collector-grpc"),
             options=[
-                ("grpc.max_receive_message_length", self.max_message_bytes),
+                ("grpc.max_receive_message_length", GRPC_LIMIT_FACTOR * self.service.max_message_bytes),
                 ("grpc.so_reuseport", 0),
             ],
         )

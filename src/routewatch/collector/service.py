@@ -129,11 +129,12 @@ class Collector:
                 if cfg.tls_cert_file is not None and cfg.tls_key_file is not None:
                     tls = (cfg.tls_key_file.read_bytes(), cfg.tls_cert_file.read_bytes())
                     client_ca = cfg.tls_client_ca_file.read_bytes() if cfg.tls_client_ca_file else None
-                service = TraceService(self.ingest, self.auth, cfg.retry_after_s)
+                service = TraceService(
+                    self.ingest, self.auth, cfg.retry_after_s, max_message_bytes=cfg.grpc_max_message_bytes
+                )
                 self._grpc = GRPCServer(
-                    service, cfg.host, cfg.grpc_port, workers=cfg.grpc_workers,
-                    max_message_bytes=cfg.grpc_max_message_bytes, tls=tls, client_ca=client_ca,
-                )  # fmt: skip
+                    service, cfg.host, cfg.grpc_port, workers=cfg.grpc_workers, tls=tls, client_ca=client_ca
+                )
                 self._grpc.start()
         except BaseException:
             self._stop_servers(0.0)
