@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +38,26 @@ def make_record(
     )  # fmt: skip
     base.update(fields)
     return CallRecord(**base)
+
+
+@contextmanager
+def held_by_another_thread(lock: Any) -> Iterator[None]:
+    """While the block runs, another thread holds `lock` (as a worker would at the moment of a fork)."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def exit_code_in_forked_child(child: Callable[[], int], timeout_s: float = 10.0) -> int | None:

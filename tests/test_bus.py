@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from factories import exit_code_in_forked_child, make_record
+from factories import exit_code_in_forked_child, held_by_another_thread, make_record
 from routewatch.bus import SignalBus
 
 RECORDS = [make_record(response_id=f"r{i}") for i in range(100)]
@@ -124,16 +124,6 @@ def test_a_child_forked_while_another_thread_holds_the_bus_lock_still_delivers()
     """Another thread is starting the worker or adding a listener (under the bus's lock) at the
     moment of fork: the child, which has no such thread, must still start its own worker."""
     bus = SignalBus()
-    held, release = threading.Event(), threading.Event()
-
-    def starting_the_worker() -> None:
-        with bus._lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=starting_the_worker)
-    thread.start()
-    assert held.wait(10)
 
     def child() -> int:
         seen: list[object] = []
@@ -141,9 +131,6 @@ def test_a_child_forked_while_another_thread_holds_the_bus_lock_still_delivers()
         bus.publish(RECORDS[0])
         return 0 if bus.flush(5) and seen == [RECORDS[0]] else 2
 
-    try:
+    with held_by_another_thread(bus._lock):
         code = exit_code_in_forked_child(child)
-    finally:
-        release.set()
-        thread.join(10)
     assert code == 0, "the child deadlocked" if code is None else f"the child exited with {code}"

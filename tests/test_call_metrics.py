@@ -4,7 +4,6 @@ at collection, export the sums a Counter would."""
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from opentelemetry.sdk.metrics import Counter, MeterProvider, ObservableCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 import routewatch.metrics as metrics_module
-from factories import exit_code_in_forked_child, make_record
+from factories import exit_code_in_forked_child, held_by_another_thread, make_record
 from routewatch.metrics import CallMetrics
 
 COST = "routewatch.client.cost"
@@ -142,21 +141,8 @@ def test_a_child_forked_while_the_tag_guard_is_held_can_still_admit_tag_values()
     """The worker admits a new tenant value (under the guard's lock) at the moment of fork: the
     child, which has no such worker, must not find that lock held for good."""
     guard = metrics_module._CardinalityGuard(100)
-    held, release = threading.Event(), threading.Event()
-
-    def admitting() -> None:
-        with guard._lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=admitting)
-    thread.start()
-    assert held.wait(10)
-    try:
+    with held_by_another_thread(guard._lock):
         code = exit_code_in_forked_child(lambda: 0 if guard.admit("tenant", "acme") == "acme" else 2)
-    finally:
-        release.set()
-        thread.join(10)
     assert code == 0
 
 
