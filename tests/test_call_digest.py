@@ -91,3 +91,17 @@ def test_a_model_only_a_parse_can_tell_still_names_the_span(telemetry) -> None:
     span = telemetry.only_span()
     assert span.name == "chat caf\u00e9-1"
     assert span.attributes["gen_ai.request.model"] == "caf\u00e9-1"
+
+
+def test_output_events_that_arrive_together_in_the_first_chunk_are_0_s_apart(telemetry) -> None:
+    # time_per_output_chunk is recorded per output chunk after the first (v1.41): the events that
+    # share the first network chunk with the first output came with it, 0 s after it.
+    chunks = _sse(4)
+    first = chunks[0] + chunks[1] + chunks[2]
+    with _client([first, *chunks[3:]]) as client:
+        client.post(URL, json=REQUEST)
+    (record,) = telemetry.wait_records(1)
+    assert record.response.output_chunks == 4
+    assert len(record.chunk_intervals_s) == 3
+    assert record.chunk_intervals_s[:2] == (0.0, 0.0)
+    assert all(0 <= gap < 1.0 for gap in record.chunk_intervals_s)

@@ -250,7 +250,7 @@ class Call:
                         skip, cut = len(head), len(tail)
                 if outputs:
                     if first_out is None:
-                        first_out = now
+                        first_out = last_out = now  # the others in this chunk came with it
                         outputs -= 1
                     if outputs and len(intervals) < _MAX_INTERVALS:
                         intervals.append(now - last_out)
