@@ -220,6 +220,20 @@ def test_error_after_200_raises_mid_stream(sim: Simulator) -> None:
     assert len(seen) == 3  # the role chunk and two tokens
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_error_after_200_is_an_sse_error_event_carrying_data_error(sim: Simulator, path: str) -> None:
+    # The reference's OpenAI wire format: "An SSE `event: error` carries `data.error`".
+    sim.set_scenario(ProviderSettings(fault_every_n={"error_after_200": 1}, fault_after_chunks=2))
+    body = {"model": "m", "messages": MESSAGES, "prompt": "hi", "stream": True}
+    with httpx2.Client(base_url=sim.url) as http:
+        text = http.post(path, json=body).text
+    last = text.rstrip("\n").split("\n\n")[-1].split("\n")
+    assert last[0] == "event: error"
+    assert last[1].startswith("data: ")
+    error = json.loads(last[1][len("data: ") :])["error"]
+    assert error["type"] == "server_error" and error["message"]
+
+
 def test_truncation_closes_the_connection_or_ends_the_stream_early(sim: Simulator) -> None:
     sim.set_scenario(ProviderSettings(fault_every_n={"truncate": 1}, fault_after_chunks=4))
     with pytest.raises(openai.APIConnectionError):

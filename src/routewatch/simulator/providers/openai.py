@@ -23,7 +23,10 @@ _MESSAGES: dict[int, tuple[str, str, str | None]] = {
     500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
-_STREAM_ERROR = sse({"error": {"message": _MESSAGES[500][0], "type": "server_error", "param": None, "code": None}})
+# A failure after the 200 is an SSE `event: error` whose data holds the usual error object.
+_STREAM_ERROR = sse(
+    {"error": {"message": _MESSAGES[500][0], "type": "server_error", "param": None, "code": None}}, "error"
+)
 
 
 def headers(call: Call, processing_s: float) -> list[tuple[str, str]]:
