@@ -194,6 +194,7 @@ class Call:
         """Decode, frame and parse chunks in arrival order, timing the ones that carried output."""
         if self._mode < 0:
             self._setup()
+            self._inst.bus.pause()
         if self._mode != _BODY and self._decoder is None and not self._undecodable:
             self._frame(batch)  # the usual stream: nothing to decode
             return
@@ -331,6 +332,7 @@ class Call:
 
     def _record(self, how: str, exc: BaseException | None, end: float) -> CallRecord:
         facts = self._response_facts(how)
+        self._inst.bus.pause()
         request, route, streamed = self.facts, self.route, self._mode != _BODY
         error_type = _error_type(exc, facts, self.status_code, streamed, how)
         usage = new_usage() if route.retrieval else facts.usage  # a read-back is not a new generation
@@ -397,6 +399,7 @@ class Call:
             span.set_attributes({k: v for k, v in attrs.items() if k not in existing or k.startswith("routewatch.")})
             return
         span.set_attributes(attrs)
+        self._inst.bus.pause()
         if record.error_type is not None:
             span.set_status(Status(StatusCode.ERROR, record.error_type))
             if exc is not None:
