@@ -846,6 +846,30 @@ def test_every_transition_is_a_log_record_with_structured_extras(caplog: pytest.
     assert "a healthy -> ejected: 5 consecutive 503s" in records[0].getMessage()
 
 
+def test_transitions_reach_subscribers_in_the_order_they_happened_even_across_threads() -> None:
+    """A restore and a re-ejection close together, from two threads: a subscriber replaying transitions
+    (the collector's health feed, a router's weight pusher) must end in the book's state, not the older one."""
+    clock = Clock()
+    book = HealthBook(HealthPolicy(), clock=clock)
+    for name in ("a", "b"):
+        book.add_target(name, provider=MODELS[name][0], model=MODELS[name][1], groups=("chat",))
+    to_probing(book, clock)
+    seen: list[Transition] = []
+
+    def busy(move: Transition) -> None:  # still handling the restore when another thread ejects the target again
+        if move.new is RAMPING:
+            other = threading.Thread(target=book.on_alarm, args=(alarm("a", "error", severity="critical"),))
+            other.start()
+            other.join(5)
+
+    book.subscribe(busy)
+    book.subscribe(seen.append)
+    pass_probes(book, clock)
+    assert book.state("a") is EJECTED
+    assert [(m.old, m.new) for m in seen] == [(PROBING, RAMPING), (RAMPING, EJECTED)]
+    assert seen == book.history("a")[-2:]
+
+
 def test_a_failing_subscriber_is_logged_and_counted_never_raised() -> None:
     book, _, moves = make_book()
 

@@ -65,7 +65,8 @@ The rules, explicitly:
   the penalty of that signal's open alarm.
 
 Time comes from the injected ``clock``; time-driven moves happen in `tick()` and lazily on every
-query, so tests need no sleeps. One lock guards all state; subscribers are called outside it.
+query, so tests need no sleeps. One lock guards all state; subscribers are called outside it, one
+transition at a time and in the order the transitions happened, whichever thread made them.
 """
 
 from __future__ import annotations
@@ -222,6 +223,8 @@ class HealthBook:
         self._subscribers: tuple[Callable[[Transition], Any], ...] = ()
         self._version = 0  # bumped by every change; status() reuses its last ledger while unchanged
         self._history: deque[Transition] = deque(maxlen=_HISTORY)
+        self._outbox: deque[Transition] = deque()  # made, not yet delivered to subscribers (see `_publish`)
+        self._delivering = False  # some thread is draining the outbox
         self._ledger: tuple[int, dict[str, TargetHealth]] | None = None
         self._refused = False  # some target may hold a refused ejection (see `_fill_pending`)
         self._membership = 0  # bumped when targets come, go or change groups
@@ -527,6 +530,7 @@ class HealthBook:
             move = Transition(target.name, old, new, reason, now)
             moves.append(move)
             self._history.append(move)
+            self._outbox.append(move)
 
     def _advance(self, target: _Target, now: float, moves: list[Transition]) -> None:
         """Apply every time-driven move that is due for `target`."""
@@ -924,19 +928,43 @@ class HealthBook:
 
     # --- outputs ------------------------------------------------------------------------------------
     def _publish(self, moves: list[Transition]) -> None:
+        """Deliver every transition made so far, oldest first, outside the lock.
+
+        Transitions are queued under the lock as they are made and delivered by one thread at a time,
+        so a restore and a re-ejection made close together by two threads (or by a subscriber calling
+        back into the book) never reach a subscriber in the wrong order. A thread that finds another
+        one delivering leaves its transitions to it.
+        """
         if not moves:
             return
-        subscribers = self._subscribers
-        for move in moves:
-            level = logging.WARNING if move.new in (TargetState.EJECTED, TargetState.DEGRADED) else logging.INFO
-            log.log(level, "routewatch router: %s %s -> %s: %s", move.target, move.old.value, move.new.value,
-                    move.reason, extra={"routewatch_transition": move.as_dict()})  # fmt: skip
-            for fn in subscribers:
-                try:
-                    fn(move)
-                except Exception:
-                    self.callback_errors += 1
-                    log.warning("routewatch health subscriber %r failed", fn, exc_info=True)
+        with self._lock:
+            if self._delivering:
+                return
+            self._delivering = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._outbox:
+                        self._delivering = False
+                        return
+                    move = self._outbox.popleft()
+                    subscribers = self._subscribers
+                self._notify(move, subscribers)
+        except BaseException:
+            with self._lock:
+                self._delivering = False
+            raise
+
+    def _notify(self, move: Transition, subscribers: tuple[Callable[[Transition], Any], ...]) -> None:
+        level = logging.WARNING if move.new in (TargetState.EJECTED, TargetState.DEGRADED) else logging.INFO
+        log.log(level, "routewatch router: %s %s -> %s: %s", move.target, move.old.value, move.new.value,
+                move.reason, extra={"routewatch_transition": move.as_dict()})  # fmt: skip
+        for fn in subscribers:
+            try:
+                fn(move)
+            except Exception:
+                self.callback_errors += 1
+                log.warning("routewatch health subscriber %r failed", fn, exc_info=True)
 
     def _observations(self) -> tuple[list[Observation], list[Observation]]:
         states: list[Observation] = []
