@@ -166,6 +166,14 @@ def test_health_policy_fields_are_checked() -> None:
     assert "ramp_s" in problem
 
 
+def test_health_policy_errors_are_named_by_their_path_in_the_config() -> None:
+    data = base()
+    data["health"] = {"min_weight": 2}
+    assert problems(data) == ("health.min_weight: Input should be less than 1",)
+    data["health"] = {"base_ejection_s": 100, "max_ejection_s": 50}
+    assert problems(data) == ("health: max_ejection_s must be >= base_ejection_s",)
+
+
 def test_inline_keys_are_refused_and_never_echoed() -> None:
     data = base()
     data["targets"][0]["api_key"] = "sk-secret-value-123456"

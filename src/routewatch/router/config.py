@@ -209,6 +209,14 @@ class RouterConfig(BaseModel):
     stats: StatsConfig = Field(default_factory=StatsConfig)
     health: dict[str, Any] = Field(default_factory=dict, description="HealthPolicy fields")
 
+    @field_validator("health")
+    @classmethod
+    def _health_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Checked as a field, so an error's path is ``health.<field>``, not a bare name that reads as
+        a top-level field of the router config."""
+        _check_health(value)
+        return value
+
     @model_validator(mode="after")
     def _references(self) -> RouterConfig:
         names = [t.name for t in self.targets]
@@ -229,7 +237,6 @@ class RouterConfig(BaseModel):
                     raise ValueError(f"{where}.{part}.target: unknown target {ref.target!r} (known: {known})")
             if not self.candidates(task):
                 raise ValueError(f"{where}: no target matches (targets/require_tags leave none)")
-        _check_health(self.health)
         return self
 
     def policy(self, task: str) -> TaskPolicy:
