@@ -195,6 +195,25 @@ def test_a_lone_drift_regression_is_demoted_once_the_confirmation_window_ends() 
     assert [(m.target, m.new, m.at - opened) for m in moves] == [("a", DEGRADED, 30)]
 
 
+def test_a_further_alarm_on_a_signal_already_demoting_keeps_the_demotion() -> None:
+    """The monitor alarms again on a signal still in alarm (it got worse): that is no new regression to
+    confirm against peers, and waiting would leave the target with nothing demoting it, so its slow
+    start would begin at full weight while the signal is worse than ever."""
+    book, clock, moves = make_book("a", "b", "c", shift_confirm_s=30, min_dwell_s=30)
+    book.on_alarm(alarm("a", "latency"))
+    clock.advance(30)
+    book.tick()
+    assert (book.state("a"), book.weight_factor("a")) == (DEGRADED, pytest.approx(0.5))
+    clock.advance(60)
+    book.on_alarm(alarm("a", "latency", severity="critical"))
+    health = book.status()["a"]
+    assert (health.state, health.weight_factor) == (DEGRADED, pytest.approx(0.2))
+    clock.advance(30)
+    book.tick()
+    assert (book.state("a"), book.weight_factor("a")) == (DEGRADED, pytest.approx(0.2))
+    assert [m.new for m in moves] == [DEGRADED]
+
+
 def test_two_of_four_alarming_are_demoted_and_released_when_a_third_peer_makes_it_a_shift() -> None:
     book, clock, moves = make_book("a", "b", "c", "d")
     book.on_alarm(alarm("a", "latency"))

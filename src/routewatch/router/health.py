@@ -19,7 +19,8 @@ The rules, explicitly:
   ``peer_window_s``, the alarms are a traffic shift and demote nobody. So that the first target of a
   shift is not demoted before its peers alarm, a drift alarm (any signal but the hard-failure ones:
   error, server_error, rate_limited) in a group of at least ``peer_min_targets`` streams waits
-  ``shift_confirm_s`` before it acts: a lone regression is demoted that much later, a shift never.
+  ``shift_confirm_s`` before it acts: a lone regression is demoted that much later, a shift never
+  (a further alarm on a signal whose alarm already demotes acts at once, and is not held either).
   A shift seen later than that (or a ``traffic_shift`` alarm from the monitor, which marks only the
   later alarms of a shift) undoes the demotions it caused, back to the state they interrupted
   (HEALTHY, or RAMPING if its slow start is still running).
@@ -582,8 +583,12 @@ class HealthBook:
         elif alarm.traffic_shift:
             opened.demotes, opened.note = False, "traffic shift (most streams moved at once)"
         else:
-            withheld = self._withheld(target, opened, now)
-            if withheld is not None:
+            # A further alarm on a signal whose alarm already demotes (it got worse) is not a new regression
+            # to confirm or hold: waiting would leave nothing demoting, and the target would ramp back up.
+            previous = target.open.get(opened.key)
+            if previous is not None and previous.demotes:
+                opened.prior = previous.prior
+            elif (withheld := self._withheld(target, opened, now)) is not None:
                 opened.demotes, opened.note = False, withheld
         target.open[opened.key] = opened
         if not opened.demotes:
