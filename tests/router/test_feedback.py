@@ -232,3 +232,37 @@ def test_results_for_unknown_targets_are_ignored_quietly() -> None:
     with attach(DriftMonitor(sinks=[]), ToyRouter(), tick_interval_s=None, results_from_bus=False) as attachment:
         attachment.on_result("nobody", ok=False, status_code=503)
         assert attachment.errors == 0
+
+
+def test_a_push_in_flight_when_detaching_lands_before_the_clean_up_never_after_it() -> None:
+    """detach() restores the router's own settings (LiteLLM: its original weights); a push another thread
+    was making at that moment must not overwrite them afterwards."""
+    book = HealthBook()
+    book.add_target("fast", provider="openai", model="gpt-4o-mini")
+    order: list[str] = []
+    entered, go = threading.Event(), threading.Event()
+
+    def push(name: str, health: TargetHealth) -> None:
+        if entered.is_set() or not armed:
+            order.append("push")
+            return
+        entered.set()
+        go.wait(5)
+        order.append("push")
+
+    armed = False
+    attachment = Attachment(DriftMonitor(sinks=[]), book, push=push, results_from_bus=False, tick_interval_s=None,
+                            on_detach=lambda: order.append("restore"))  # fmt: skip
+    armed = True
+    pusher = threading.Thread(target=attachment.sync, kwargs={"force": True})
+    pusher.start()
+    assert entered.wait(5)
+    detacher = threading.Thread(target=attachment.detach)
+    detacher.start()
+    detacher.join(0.5)  # without the fix, the clean-up has run by now, before the push in flight lands
+    go.set()
+    pusher.join(5)
+    detacher.join(5)
+    assert order == ["push", "push", "restore"]
+    attachment.sync(force=True)
+    assert order[-1] == "restore"

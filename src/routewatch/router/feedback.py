@@ -83,7 +83,7 @@ class Attachment:
         self._on_detach = on_detach
         self._push = push
         self._pushed: dict[str, TargetHealth] = {}
-        self._push_lock = threading.Lock()
+        self._push_lock = threading.RLock()  # held by each push and by detach's clean-up (see `detach`)
         self._stop = threading.Event()
         self._detached = False
         self._thread: threading.Thread | None = None
@@ -136,6 +136,8 @@ class Attachment:
             return
         with self._push_lock:
             for name, health in self.health.status().items():
+                if self._detached:
+                    return  # detach's clean-up restored the router's own settings: push nothing over them
                 last = self._pushed.get(name)
                 if last is not None and not force and not _differs(last, health):
                     continue
@@ -165,10 +167,12 @@ class Attachment:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
         if self._on_detach is not None:
-            try:
-                self._on_detach()
-            except Exception:
-                log.warning("routewatch: detach clean-up failed", exc_info=True)
+            # Under the push lock: a push another thread is making lands before the clean-up, not over it.
+            with self._push_lock:
+                try:
+                    self._on_detach()
+                except Exception:
+                    log.warning("routewatch: detach clean-up failed", exc_info=True)
 
     def __enter__(self) -> Attachment:
         return self
