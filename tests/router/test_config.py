@@ -126,6 +126,12 @@ def test_errors_name_the_field_and_the_target() -> None:
     assert problems(data) == ("targets[1] (backup).weight: Input should be greater than or equal to 0",)
 
 
+def test_an_infinite_weight_is_refused_by_name() -> None:
+    data = base()
+    data["targets"][1]["weight"] = float("inf")  # YAML's .inf: selection would compute inf - inf = NaN
+    assert problems(data) == ("targets[1] (backup).weight: Input should be a finite number",)
+
+
 def test_unknown_fields_are_refused_by_path() -> None:
     data = base()
     data["tasks"]["default"]["stratgey"] = "cost"

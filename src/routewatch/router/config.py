@@ -79,7 +79,7 @@ class Target(BaseModel):
     client: Any = Field(default=None, exclude=True, repr=False)
     prices: Prices | None = None
     tags: tuple[str, ...] = Field(default=(), description="Capabilities, e.g. tool_use, long_context, vision")
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)  # inf: selection's inf - inf is NaN
     priority: int = Field(default=0, ge=0, description="Lower is preferred (priority strategy)")
     timeout_s: float | None = Field(default=60.0, gt=0)
     sdk_max_retries: int = Field(default=0, ge=0, le=10, description="Retries inside the SDK before failover")
