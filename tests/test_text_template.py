@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import routewatch.call as call_module
+from routewatch.bus import SignalBus
 from routewatch.call import Call
 from routewatch.classify import Route
 from routewatch.providers import get_parser
@@ -33,6 +34,7 @@ class _Inst:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.bus = SignalBus()  # `pause()` is a no-op off the worker, as here
 
     def response_headers(self, raw: Any) -> tuple[Any, str, str]:
         return read_response_headers(raw, 0.0)
