@@ -10,6 +10,7 @@ import json
 import httpx
 import httpx2
 import pytest
+import trio
 
 import routewatch
 from routewatch.simulator import ProviderSettings, Scenario
@@ -246,6 +247,60 @@ async def test_a_task_cancelled_mid_stream_ends_the_span_as_an_early_close(lib, 
     assert span.status.status_code.name == "UNSET"
     (record,) = mapped.wait_records(1)
     assert record.ok
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_a_trio_cancel_scope_mid_stream_ends_the_span_as_an_early_close(lib, simulator, mapped) -> None:
+    """Under trio (httpx runs on it through anyio) a cancelled scope is the app stopping early too:
+    trio's `Cancelled` is not asyncio's, and used to be recorded as a failure of the provider."""
+    simulator.set_scenario(Scenario(default=ProviderSettings(output_tokens=200, per_token_s=0.05)))
+    chunks: list[bytes] = []
+
+    async def read_until_cancelled() -> bool:
+        async with lib.AsyncClient() as client:
+            with trio.move_on_after(10) as scope:
+                async with client.stream("POST", _openai_url(simulator.url), json=stream_body(), headers=HEADERS) as r:
+                    async for chunk in r.aiter_raw():
+                        chunks.append(chunk)
+                        scope.cancel()
+            return scope.cancelled_caught
+
+    assert trio.run(read_until_cancelled)
+    assert 1 <= len(chunks) < 20  # trio raises at its next checkpoint, maybe a buffered chunk later
+    span = mapped.only_span()
+    assert span.attributes["routewatch.stream.completed"] is False
+    assert "error.type" not in span.attributes
+    assert span.status.status_code.name == "UNSET"
+    (record,) = mapped.wait_records(1)
+    assert record.ok
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_a_trio_deadline_while_waiting_for_the_response_ends_the_span_without_error(lib, simulator, mapped) -> None:
+    simulator.set_scenario(Scenario(default=ProviderSettings(latency_s=5.0)))
+
+    async def post_with_a_deadline() -> bool:
+        async with lib.AsyncClient() as client:
+            with trio.move_on_after(0.2) as scope:
+                await client.post(_openai_url(simulator.url), json=CHAT, headers=HEADERS)
+            return scope.cancelled_caught
+
+    assert trio.run(post_with_a_deadline)
+    span = mapped.only_span()
+    assert "error.type" not in span.attributes
+    assert span.status.status_code.name == "UNSET"
+    (record,) = mapped.wait_records(1)
+    assert record.ok
+
+
+def test_a_look_alike_cancelled_from_another_library_is_a_failure() -> None:
+    from routewatch.transport import _stopped_by_the_app
+
+    class Cancelled(Exception):  # a look-alike from another library: a failure like any other
+        pass
+
+    assert _stopped_by_the_app(asyncio.CancelledError()) and _stopped_by_the_app(GeneratorExit())
+    assert not _stopped_by_the_app(Cancelled()) and not _stopped_by_the_app(TimeoutError())
 
 
 @pytest.mark.parametrize("lib", LIBS)

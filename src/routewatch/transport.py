@@ -55,6 +55,22 @@ def is_wrapped(transport: object) -> bool:
 _STOPPED_BY_THE_APP = (GeneratorExit, asyncio.CancelledError)
 
 
+def _stopped_by_the_app(exc: BaseException) -> bool:
+    """`_STOPPED_BY_THE_APP`, or trio's `Cancelled` (httpx under trio, through anyio; a cancel scope's
+    deadline, `move_on_after`), recognised by name so that trio is never imported for it."""
+    if isinstance(exc, _STOPPED_BY_THE_APP):
+        return True
+    cls = type(exc)
+    return cls.__name__ == "Cancelled" and cls.__module__.partition(".")[0] == "trio"
+
+
+def _end_on_exception(call: Call, exc: BaseException) -> None:
+    if _stopped_by_the_app(exc):
+        call.finish("closed")
+    else:
+        call.finish("failed", exc)
+
+
 class _Wrapper:
     """Marker base of every routewatch transport wrapper."""
 
@@ -154,11 +170,8 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
                     if size > SPILL_BYTES:
                         append = call.spill().append
                         size = 0
-            except _STOPPED_BY_THE_APP:
-                call.finish("closed")
-                raise
             except BaseException as exc:
-                call.finish("failed", exc)
+                _end_on_exception(call, exc)
                 raise
             finally:
                 if isinstance(chunks, AsyncGenerator):
@@ -228,13 +241,9 @@ def transport_classes(lib: ModuleType, current: InstrumentationGetter) -> Transp
             token = _enter_span(call)
             try:
                 response = await self._inner.handle_async_request(request)
-            except asyncio.CancelledError:
-                _exit_span(token)
-                call.finish("closed")
-                raise
             except BaseException as exc:
                 _exit_span(token)
-                call.finish("failed", exc)
+                _end_on_exception(call, exc)
                 raise
             _exit_span(token)
             _watch_response(response, call, AsyncStream)
