@@ -110,6 +110,15 @@ def test_output_tokens_are_candidates_plus_thoughts(load_fixture) -> None:
     )
 
 
+def test_tool_use_prompt_tokens_are_input_tokens() -> None:
+    # totalTokenCount = prompt + candidates + toolUsePrompt: the tool-use prompt is billed as input
+    usage = {"promptTokenCount": 40, "candidatesTokenCount": 7, "toolUsePromptTokenCount": 300, "totalTokenCount": 347}
+    body = {"candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}], "usageMetadata": usage}
+    assert PARSER.parse_response(json.dumps(body).encode()).usage == Usage(input_tokens=340, output_tokens=7)
+    body["usageMetadata"] = {"toolUsePromptTokenCount": 300}
+    assert PARSER.parse_response(json.dumps(body).encode()).usage.input_tokens is None  # no prompt count: unknown
+
+
 def test_model_version_and_response_id(load_fixture) -> None:
     facts = PARSER.parse_response(load_fixture("gemini/generate_content.json"))
     assert (facts.response_model, facts.response_id) == ("gemini-2.5-flash", "mJ3KaJ2NKqG5nvgPnZDU-Ak")

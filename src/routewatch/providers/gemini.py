@@ -161,7 +161,7 @@ class GenerateContentStream:
             response_model=self._model,
             finish_reasons=reasons or ((self._blocked,) if self._blocked else ()),
             usage=new_usage(
-                input_tokens=get_int(usage, "promptTokenCount"),
+                input_tokens=_input_tokens(usage),
                 output_tokens=sum_known(candidates, thoughts),
                 cache_read_input_tokens=get_int(usage, "cachedContentTokenCount"),
                 reasoning_output_tokens=thoughts,
@@ -267,3 +267,11 @@ class EmbedContentParser(GenerateContentParser):
 
     def stream_parser(self) -> StreamParser:
         return BufferedStreamParser(self.parse_response)
+
+
+def _input_tokens(usage: Any) -> int | None:
+    """The prompt plus the tool-use prompt (code execution, search results fed back): billed as input,
+    but outside promptTokenCount (totalTokenCount adds the two). No prompt count, no known input."""
+    prompt = get_int(usage, "promptTokenCount")
+    tools = get_int(usage, "toolUsePromptTokenCount")
+    return prompt if prompt is None or tools is None else prompt + tools
