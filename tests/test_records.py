@@ -80,3 +80,23 @@ def test_only_slotted_dataclasses_without_post_init() -> None:
     for cls in (NoSlots, PostInit):
         with pytest.raises(TypeError):
             fast_new(cls)
+
+
+@pytest.mark.parametrize(
+    "error_type", ["UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "overloaded_error", "server_error"]
+)
+def test_a_server_failure_named_after_a_200_is_a_server_error(error_type: str) -> None:
+    record = dataclasses.replace(make_record(), status_code=200, error_type=error_type)
+    assert record.server_error and not record.rate_limited
+
+
+@pytest.mark.parametrize("error_type", ["RESOURCE_EXHAUSTED", "rate_limit_error", "rate_limit_exceeded"])
+def test_a_rate_limit_named_after_a_200_is_a_rate_limit(error_type: str) -> None:
+    record = dataclasses.replace(make_record(), status_code=200, error_type=error_type)
+    assert record.rate_limited and not record.server_error
+
+
+@pytest.mark.parametrize("error_type", ["INVALID_ARGUMENT", "invalid_request_error", "ReadTimeout"])
+def test_a_client_side_error_type_is_neither(error_type: str) -> None:
+    record = dataclasses.replace(make_record(), status_code=200, error_type=error_type)
+    assert not record.server_error and not record.rate_limited

@@ -120,6 +120,16 @@ class RateLimits:
     retry_after_s: float | None = None
 
 
+# Error types that name a rate limit or a server-side failure whatever the status: OpenAI's and
+# Anthropic's `type`s, and Google's canonical status strings (RESOURCE_EXHAUSTED is Gemini's 429;
+# INTERNAL, UNAVAILABLE and DEADLINE_EXCEEDED its 500, 503 and 504), which a Gemini stream sends
+# in its error chunk after a 200.
+_RATE_LIMIT_TYPES = frozenset({"rate_limit_error", "rate_limit_exceeded", "RESOURCE_EXHAUSTED"})
+_SERVER_ERROR_TYPES = frozenset(
+    {"overloaded_error", "api_error", "server_error", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One finished provider attempt: the unit the drift engine and every sink consume.
@@ -168,14 +178,15 @@ class CallRecord:
 
     @property
     def rate_limited(self) -> bool:
-        return self.status_code == 429 or (self.error_type or "") in {"rate_limit_error", "rate_limit_exceeded"}
+        return self.status_code == 429 or (self.error_type or "") in _RATE_LIMIT_TYPES
 
     @property
     def server_error(self) -> bool:
-        """5xx, Anthropic 529 overloaded, or an overload reported in the body."""
+        """5xx, Anthropic 529 overloaded, or a server-side failure named in the body: the error
+        event of a stream that began with a 200 carries no status of its own."""
         if self.status_code is not None and self.status_code >= 500:
             return True
-        return (self.error_type or "") in {"overloaded_error", "api_error", "server_error"}
+        return (self.error_type or "") in _SERVER_ERROR_TYPES
 
     def tag(self, name: str) -> str | None:
         for key, value in self.tags:
