@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -104,6 +105,21 @@ def test_a_call_of_unknown_duration_feeds_no_latency() -> None:
     monitor.record(call)
     state = monitor.state()["openai/gpt-4o-mini"]
     assert state["calls"] == 1 and "latency" not in state["signals"]
+
+
+def test_a_stream_the_app_stopped_reading_feeds_its_pace_but_not_its_length() -> None:
+    """A chat UI's "stop" ends a stream after as long as the user wanted: its duration, tokens and
+    cost would read as a faster, cheaper provider. Its first chunk and its pace are whole."""
+    stopped = make_record(
+        stream=True, stream_completed=False, duration_s=0.3, time_to_first_chunk_s=0.2,
+        chunk_intervals_s=(0.01, 0.02), cost_usd=0.00002,
+    )  # fmt: skip
+    signals = dict(DriftMonitor.signals_of(stopped))
+    assert signals["ttft"] == 0.2 and signals["tpot"] == 0.015 and signals["error"] == 0.0
+    assert "tokens_per_s" in signals
+    assert not {"latency", "output_tokens", "cost", "truncated", "empty"} & set(signals)
+    whole = dict(DriftMonitor.signals_of(replace(stopped, stream_completed=True)))
+    assert {"latency", "output_tokens", "cost", "truncated"} <= set(whole)
 
 
 def test_model_substitution_is_reported_as_a_change_event() -> None:

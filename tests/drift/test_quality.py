@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from factories import make_record
 from routewatch.drift.quality import ChangeTracker, quality_verdicts
 
@@ -49,10 +51,21 @@ def test_refusals_and_content_filters() -> None:
     assert quality_verdicts(make_record(finish_reasons=("SAFETY",)))["refusal"] == 1
 
 
-def test_truncation_by_length_and_by_a_cut_stream() -> None:
+def test_truncation_by_length() -> None:
     assert quality_verdicts(make_record(finish_reasons=("length",)))["truncated"] == 1
     assert quality_verdicts(make_record(finish_reasons=("max_tokens",)))["truncated"] == 1
-    assert quality_verdicts(make_record(stream=True, stream_completed=False))["truncated"] == 1
+    assert quality_verdicts(make_record(stream=True, stream_completed=True))["truncated"] == 0
+
+
+def test_a_stream_the_app_stopped_reading_gets_no_verdicts() -> None:
+    """Half a JSON object, no text yet, no finish reason: what the app chose not to read, not a
+    provider's truncation, emptiness or broken schema (a provider's cut is an error, not this)."""
+    stopped = make_record(
+        stream=True, stream_completed=False, finish_reasons=(), request={"output_type": "json"},
+        response={"output_text": '{"city": "Par', "finish_reasons": ()},
+    )  # fmt: skip
+    assert quality_verdicts(stopped) == {}
+    assert quality_verdicts(replace(stopped, response=replace(stopped.response, output_text=None))) == {}
 
 
 def test_empty_output() -> None:

@@ -536,8 +536,12 @@ def _call_signals(call: CallRecord) -> list[tuple[str, float]]:
               ("server_error", 1.0 if call.server_error else 0.0)]  # fmt: skip
     if ok:
         append = values.append
+        # A stream the app stopped reading early ran only as long as the app wanted: its duration,
+        # output tokens and cost are those of a part, which read as a faster, cheaper provider.
+        # Its time to first chunk and pace are whole measurements, and are kept.
+        whole = call.stream_completed is not False
         latency = call.duration_s
-        if latency is not None:  # unknown (a span with no end time), never a 0-second call
+        if latency is not None and whole:  # unknown (a span with no end time), never a 0-second call
             append(("latency", latency))
         ttft = call.time_to_first_chunk_s
         if ttft is not None:
@@ -548,6 +552,8 @@ def _call_signals(call: CallRecord) -> list[tuple[str, float]]:
         tokens_per_s = call.output_tokens_per_s
         if tokens_per_s is not None:
             append(("tokens_per_s", tokens_per_s))
+        if not whole:
+            return values
         output_tokens = call.usage.output_tokens
         if output_tokens is not None:
             append(("output_tokens", float(output_tokens)))

@@ -75,8 +75,13 @@ def _schema_invalid(record: CallRecord) -> int | None:
 
 
 def quality_verdicts(record: CallRecord) -> dict[str, int]:
-    """0/1 verdicts for a successful generation; empty for errors and embeddings (nothing to judge)."""
+    """0/1 verdicts for a successful generation; empty for errors and embeddings (nothing to judge),
+    and for a stream the app stopped reading (a chat UI's "stop", a cancelled task): its output is
+    only the part the app wanted, so it says nothing of truncation, emptiness or a schema. A stream
+    the provider cut short is an error (`Call`), not a success with `stream_completed` False."""
     if not record.ok or record.operation not in _GENERATIONS or not record.response.parsed:
+        return {}
+    if record.stream_completed is False:
         return {}
     response = record.response
     reasons = record.finish_reasons
@@ -85,8 +90,6 @@ def quality_verdicts(record: CallRecord) -> dict[str, int]:
         "truncated": int(not _TRUNCATED.isdisjoint(reasons)),
         "empty": int(not response.output_text and response.tool_call_count == 0 and not response.refusal),
     }
-    if record.stream and record.stream_completed is False:
-        verdicts["truncated"] = 1
     invalid = _schema_invalid(record)
     if invalid is not None:
         verdicts["schema_invalid"] = invalid
