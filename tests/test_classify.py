@@ -45,6 +45,8 @@ def classify(url_path: str, host: str, *, method: str = "POST", port: int | None
         ),
         ("api.groq.com", "/openai/v1/chat/completions", Route("groq", "openai.chat_completions", "chat")),
         ("api.mistral.ai", "/v1/chat/completions", Route("mistral_ai", "openai.chat_completions", "chat")),
+        ("api.mistral.ai", "/v1/fim/completions", Route("mistral_ai", "openai.chat_completions", "text_completion")),
+        ("api.mistral.ai", "/v1/agents/completions", Route("mistral_ai", "openai.chat_completions", "chat")),
         ("api.deepseek.com", "/chat/completions", Route("deepseek", "openai.chat_completions", "chat")),
         ("openrouter.ai", "/api/v1/chat/completions", Route("openrouter", "openai.chat_completions", "chat")),
         ("api.x.ai", "/v1/chat/completions", Route("x_ai", "openai.chat_completions", "chat")),

@@ -68,6 +68,12 @@ def _route_from_path(method: str, path: str) -> Route | None:
     if method == "POST":
         if path.endswith("/chat/completions"):
             return Route("", "openai.chat_completions", sc.OP_CHAT)
+        # Mistral's fill-in-the-middle and agents endpoints answer in the chat-completions format
+        # (choices[].message / delta), not the legacy one whose path they share the end of.
+        if path.endswith("/fim/completions"):
+            return Route("", "openai.chat_completions", sc.OP_TEXT_COMPLETION)
+        if path.endswith("/agents/completions"):
+            return Route("", "openai.chat_completions", sc.OP_CHAT)
         if path.endswith("/completions"):
             return Route("", "openai.completions", sc.OP_TEXT_COMPLETION)
         if path.endswith("/embeddings"):

@@ -296,3 +296,23 @@ def test_output_text_is_capped_at_64_kib() -> None:
 def test_request_legacy_functions_and_forced_function_call() -> None:
     facts = request(functions=[{"name": "f"}], function_call={"name": "f"})
     assert facts.has_tools and facts.tool_choice_required
+
+
+# Mistral's /v1/fim/completions and /v1/agents/completions answer in this format (classify routes them here)
+
+
+def test_a_mistral_fim_completion_reads_as_a_chat_completion(load_fixture) -> None:
+    body = load_fixture("openai/mistral_fim_completion.json")
+    facts = PARSER.parse_request(b'{"model":"codestral-2501","prompt":"def fib(n):","suffix":"print(fib(9))"}',
+                                 "/v1/fim/completions", "")  # fmt: skip
+    assert facts.model == "codestral-2501"
+    response = PARSER.parse_response(body)
+    assert response.output_text is not None and response.output_text.startswith("    if n < 2")
+    assert response.usage == Usage(input_tokens=14, output_tokens=22)
+    assert response.finish_reasons == ("stop",)
+
+
+def test_a_streamed_mistral_fim_completion_is_complete_with_its_usage(stream_fixture) -> None:
+    facts = stream_fixture(API, "openai/mistral_fim_completion_stream.sse")
+    assert facts.completed and facts.output_text == "    return a + b\n"
+    assert facts.usage == Usage(input_tokens=11, output_tokens=5)
