@@ -34,6 +34,16 @@ def _openai_url(sim_url: str) -> str:
     return sim_url + "/v1/chat/completions"
 
 
+def _ended_by_the_app(mapped):
+    """The one span ended with no error (the app stopped, not the provider), and its record is ok."""
+    span = mapped.only_span()
+    assert "error.type" not in span.attributes
+    assert span.status.status_code.name == "UNSET"
+    (record,) = mapped.wait_records(1)
+    assert record.ok
+    return span
+
+
 def recording_transport(lib):
     """A transport that keeps a copy of every body chunk the network delivered."""
 
@@ -241,12 +251,8 @@ async def test_a_task_cancelled_mid_stream_ends_the_span_as_an_early_close(lib, 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    span = mapped.only_span()
+    span = _ended_by_the_app(mapped)
     assert span.attributes["routewatch.stream.completed"] is False
-    assert "error.type" not in span.attributes
-    assert span.status.status_code.name == "UNSET"
-    (record,) = mapped.wait_records(1)
-    assert record.ok
 
 
 @pytest.mark.parametrize("lib", LIBS)
@@ -267,12 +273,8 @@ def test_a_trio_cancel_scope_mid_stream_ends_the_span_as_an_early_close(lib, sim
 
     assert trio.run(read_until_cancelled)
     assert 1 <= len(chunks) < 20  # trio raises at its next checkpoint, maybe a buffered chunk later
-    span = mapped.only_span()
+    span = _ended_by_the_app(mapped)
     assert span.attributes["routewatch.stream.completed"] is False
-    assert "error.type" not in span.attributes
-    assert span.status.status_code.name == "UNSET"
-    (record,) = mapped.wait_records(1)
-    assert record.ok
 
 
 @pytest.mark.parametrize("lib", LIBS)
@@ -286,11 +288,7 @@ def test_a_trio_deadline_while_waiting_for_the_response_ends_the_span_without_er
             return scope.cancelled_caught
 
     assert trio.run(post_with_a_deadline)
-    span = mapped.only_span()
-    assert "error.type" not in span.attributes
-    assert span.status.status_code.name == "UNSET"
-    (record,) = mapped.wait_records(1)
-    assert record.ok
+    _ended_by_the_app(mapped)
 
 
 def test_a_look_alike_cancelled_from_another_library_is_a_failure() -> None:
@@ -314,6 +312,4 @@ async def test_a_task_cancelled_while_waiting_for_the_response_ends_the_span_wit
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    span = mapped.only_span()
-    assert "error.type" not in span.attributes
-    assert span.status.status_code.name == "UNSET"
+    _ended_by_the_app(mapped)
