@@ -85,6 +85,14 @@ def test_an_alarm_on_a_signal_the_regression_does_not_move_is_not_a_detection() 
     assert s.detected and s.detection is not None and (s.detection["signal"], s.detection["at"]) == ("ttft", 12.5)
 
 
+def test_the_other_alarms_line_says_how_many_it_leaves_out() -> None:
+    s = summarise(_summary(), _tally(EVENTS, ROUTED), {"openai": "healthy"})
+    s.other_alarms = ["a latency", "b latency", "c error", "d ttft"]
+    assert "other alarms: 4 (a latency; b latency; c error; and 1 more)" in s.lines()
+    s.other_alarms = ["a latency"]
+    assert "other alarms: 1 (a latency)" in s.lines()
+
+
 def test_a_restoration_before_the_regression_ended_is_not_a_restoration() -> None:
     events = [*EVENTS[:2], (25.0, "transition", "openai", "degraded -> healthy: every alarm closed")]
     s = summarise(_summary(), _tally(events, ROUTED), {"openai": "healthy"})

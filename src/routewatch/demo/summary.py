@@ -102,7 +102,10 @@ class Summary:
                 f"restoration, {before * 100:.0f} % before the injection)"
             )
         if self.other_alarms:
-            out.append(f"other alarms: {len(self.other_alarms)} ({'; '.join(self.other_alarms[:3])})")
+            shown = self.other_alarms[:3]
+            more = len(self.other_alarms) - len(shown)
+            listed = "; ".join(shown) + (f"; and {more} more" if more else "")
+            out.append(f"other alarms: {len(self.other_alarms)} ({listed})")
         out.append(f"cost of the run at list prices: ${self.cost_usd:.4f} (simulated, nothing spent)")
         if self.traces_file:
             out.append(f"traces: {self.traces_file} (OTLP JSON lines; try `routewatch replay {self.traces_file}`)")
