@@ -54,12 +54,33 @@ def test_recovery_closes_the_alarm_with_a_recovered_event() -> None:
     monitor = DriftMonitor(CONFIG, sinks=[])
     key = ("openai", "gpt-4o-mini")
     feed(monitor, key, "latency", lognormal_latency(rng, 0.5, 600))
-    assert any(a.kind == "alarm" for a in feed(monitor, key, "latency", lognormal_latency(rng, 1.5, 300)))
+    raised = [a for a in feed(monitor, key, "latency", lognormal_latency(rng, 1.5, 300)) if a.kind == "alarm"]
+    assert raised
     assert monitor.state()["openai/gpt-4o-mini"]["open_alarms"] == {"latency": "up"}
     after = feed(monitor, key, "latency", lognormal_latency(rng, 0.5, 1500))
     assert [a.kind for a in after][-1:] == ["recovered"]
     assert "back at its baseline" in after[-1].explanation
     assert monitor.state()["openai/gpt-4o-mini"]["open_alarms"] == {}
+    # "back at its baseline" names the pre-alarm baseline, not the alarmed level it came down from
+    baseline, alarmed = raised[0].before.p95, raised[0].after.p95
+    assert abs(after[-1].before.p95 - baseline) < 0.25 * baseline < abs(after[-1].before.p95 - alarmed)
+
+
+def test_a_rate_s_recovery_names_the_pre_alarm_rate() -> None:
+    """A rate that goes back during the alarm's cooldown (the common case for a short outage)
+    closes the alarm: its sentence compares with the rate before the alarm, not the outage's rate."""
+    rng = random.Random(4)
+    monitor = DriftMonitor(CONFIG, sinks=[])
+    key = ("openai", "gpt-4o-mini")
+    feed(monitor, key, "error", [float(rng.random() < 0.01) for _ in range(3000)])
+    raised = [
+        a for a in feed(monitor, key, "error", [float(rng.random() < 0.6) for _ in range(60)]) if a.kind == "alarm"
+    ]
+    assert raised
+    after = feed(monitor, key, "error", [float(rng.random() < 0.01) for _ in range(3000)])
+    closing = [a for a in after if a.kind == "recovered" and "back at its baseline" in a.explanation]
+    assert closing and monitor.state()["openai/gpt-4o-mini"]["open_alarms"] == {}
+    assert closing[0].before is not None and closing[0].before.mean < 0.05  # the 1 % before, not the 60 %
 
 
 def test_unit_free_milliseconds_and_seconds_agree() -> None:

@@ -65,14 +65,15 @@ def crossed(det: LogScaleCUSUM, n: int, tail: int) -> Verdict | None:
     before = baseline_summary(det, det._off, det._mean, det._n_base)
     after_values = recent(det, n - c)
     reference = None
+    ref = det._ref  # a recovery that closes the alarm clears it, and is judged against it
     if alarm:
         if det._ref is None:
-            det._ref = (det._off, det._mean, det._n_base, tb.base_e, tb.base_n)
+            det._ref = ref = (det._off, det._mean, det._n_base, tb.base_e, tb.base_n)
         det._in_alarm = True
     elif det._in_alarm and det._ref is not None:
         resolve(det, which, after_values)
-    if det._ref is not None:
-        reference = baseline_summary(det, det._ref[0], det._ref[1], det._ref[2])
+    if ref is not None:
+        reference = baseline_summary(det, ref[0], ref[1], ref[2])
     verdict = Verdict(
         kind="alarm" if alarm else "recovered",
         direction="up" if (alarm == (det._sign > 0)) else "down",

@@ -180,7 +180,9 @@ class BernoulliCUSUM:
         self._phase = _WATCH
         self._due = self._bank.due
         if cooled and self._in_alarm and self._ref is not None and self._back(events / trials):
-            # the rate went back during the cooldown: that is the recovery
+            # the rate went back during the cooldown: that is the recovery, judged against the
+            # pre-alarm baseline it returned to (not the alarmed level the cooldown began at)
+            reference = self._values(self._summary_counts(*self._ref))
             self._in_alarm, self._ref = False, None
             rising = self._flip  # an improvement: the event rate fell
             after = _bern_summary(trials, events / trials)
@@ -189,7 +191,7 @@ class BernoulliCUSUM:
                 statistic=0.0, threshold=0.0, detector="BernoulliCUSUM(cooldown)", params=self.params,
                 before=self._values(_bern_summary(int(self._window[1]), before)), after=self._values(after),
                 effect_size=cohen_h(self._values(after).mean, self._values(_bern_summary(0, before)).mean),
-                in_alarm=False, reference=None, t=self._t,
+                in_alarm=False, reference=reference, t=self._t,
             )  # fmt: skip
         return None
 
