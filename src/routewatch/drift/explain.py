@@ -89,8 +89,24 @@ def explain(
             f"over the last {calls} calls"
         )
     verb = "rose" if direction == "up" else "fell"
+    if which != "mean" and _against(old, new, direction):
+        # the detector reads every value's score, not one quantile: a small shift of the body can
+        # alarm while the sample's p95 moved the other way. Name a statistic that moved as it says.
+        for fallback in ("p50", "mean"):
+            old2, new2 = _pick(before, fallback), _pick(after, fallback)
+            if not _against(old2, new2, direction):
+                noun = label[len(which) + 1 :]
+                label, old, new = (noun if fallback == "mean" else f"{fallback} {noun}"), old2, new2
+                break
     text = f"{label} of {stream} {verb} from {_fmt(old, unit)} to {_fmt(new, unit)} over the last {calls} calls"
     return f"improvement: {text}" if kind == "improved" else text
+
+
+def _against(old: float | None, new: float | None, direction: str) -> bool:
+    """Whether a before/after pair moved against `direction` (unknowns never do)."""
+    if old is None or new is None:
+        return False
+    return new < old if direction == "up" else new > old
 
 
 def severity(signal: str, before: SignalStats | None, after: SignalStats | None) -> Literal["warning", "critical"]:
