@@ -310,3 +310,38 @@ def test_the_warm_up_grid_leaves_the_baseline_where_the_exact_values_put_it(sd: 
     ys = sorted(map(math.log, xs))
     exact_p50 = math.exp(ys[499])  # the knot at score 0: the middle order statistic of 999
     assert det.state()["baseline"]["p50"] == pytest.approx(exact_p50, rel=1.3e-4)
+
+
+def test_a_young_baseline_widens_the_hurting_references_until_it_is_a_warm_up_s() -> None:
+    """After an alarm the baseline rests on the cooldown's values (64), whose error (~1/8 sd) the
+    small-shift CUSUM would read as a change: its reference value is widened by that error, and
+    back at the design value once the baseline has seen a warm-up's worth of values."""
+    det = LogScaleCUSUM()
+    xs = latency(1, 2400, factor=2.0)
+    for x in xs:
+        det.update(x)
+    designed = LogScaleCUSUM()
+    k1, k2 = designed._k1, designed._k2
+    assert det.in_alarm and 0 < det._fast <= det.warm_up
+    assert det._k2 == pytest.approx(k2 + 1 / math.sqrt(det._fast)) and det._k1 > k1
+    copy = LogScaleCUSUM()
+    copy.restore(json.loads(json.dumps(det.snapshot())))
+    assert (copy._k1, copy._k2) == (det._k1, det._k2)  # a restart keeps the widening
+    rng = random.Random(9)
+    for _ in range(det.warm_up):
+        det.update(2.0 * 1.2 * rng.lognormvariate(0.0, 0.6))
+    assert (det._k1, det._k2) == (k1, k2)
+
+
+def test_a_young_baseline_raises_few_second_alarms_on_a_step() -> None:
+    """x2 steps that stay, on a narrow lognormal (sigma 0.3: the step is 2.3 sd): one alarm each, and
+    on the cooldown's baseline seldom a second (100 fixed seeds: 2, where 8 before the widening)."""
+    seconds = 0
+    for seed in range(100):
+        rng = random.Random(seed)
+        det = LogScaleCUSUM()
+        xs = [(2.0 if i >= 3000 else 1.0) * 0.15 * rng.lognormvariate(0.0, 0.3) for i in range(3600)]
+        alarms = [v for v in verdicts(det, xs) if v.kind == "alarm" and v.index > 3000]
+        assert alarms and alarms[0].index < 3100
+        seconds += len(alarms) - 1
+    assert seconds <= 3

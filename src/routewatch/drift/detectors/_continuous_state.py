@@ -87,6 +87,8 @@ def restore(det: LogScaleCUSUM, snap: dict[str, Any]) -> None:
     det._fast = int(snap.get("fast", 0))
     if det._fast:
         det._eta_s = 1.0 / det._fast * det._scale
+        if det._fast <= det.warm_up and det._phase != WARMUP:
+            det._widen_for_young_baseline()
     det._s1, det._s2, det._sd = (float(v) for v in snap["s"])
     det._c1, det._c2, det._cd = (int(v) for v in snap["c"])
     det._over = int(snap["over"])
