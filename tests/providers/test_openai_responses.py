@@ -168,3 +168,44 @@ def test_stream_cut_before_a_terminal_event(stream_fixture) -> None:
     assert not facts.usage.known
     assert facts.output_text == "Half a sentence"
     assert facts.response_model == "gpt-4.1-2025-04-14"
+
+
+# Client-executed tool calls (openai/types/responses/response_output_item.py)
+
+
+def test_a_computer_call_is_a_tool_call_the_caller_must_answer() -> None:
+    body = {
+        "id": "resp_cu1",
+        "object": "response",
+        "status": "completed",
+        "model": "computer-use-preview",
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "computer_call", "id": "cu_1", "call_id": "call_1", "action": {"type": "screenshot"},
+             "pending_safety_checks": [], "status": "completed"},
+        ],
+    }  # fmt: skip
+    facts = PARSER.parse_response(json.dumps(body).encode())
+    assert facts.tool_call_count == 1
+    assert facts.finish_reasons == ("tool_calls",)
+
+
+def test_shell_local_shell_and_apply_patch_calls_are_tool_calls() -> None:
+    output = [
+        {"type": "shell_call", "id": "sh_1", "call_id": "call_1", "action": {"commands": ["ls"]},
+         "status": "completed"},
+        {"type": "local_shell_call", "id": "ls_1", "call_id": "call_2", "action": {"type": "exec", "command": ["ls"]},
+         "status": "completed"},
+        {"type": "apply_patch_call", "id": "ap_1", "call_id": "call_3",
+         "operation": {"type": "delete_file", "path": "a.py"}, "status": "completed"},
+    ]  # fmt: skip
+    facts = PARSER.parse_response(json.dumps({"id": "r", "status": "completed", "output": output}).encode())
+    assert (facts.tool_call_count, facts.finish_reasons) == (3, ("tool_calls",))
+
+
+def test_a_streamed_computer_call_item_is_counted() -> None:
+    parser = PARSER.stream_parser()
+    event = {"type": "response.output_item.added", "sequence_number": 2, "output_index": 0,
+             "item": {"type": "computer_call", "id": "cu_1", "call_id": "call_1", "status": "in_progress"}}  # fmt: skip
+    parser.feed("response.output_item.added", json.dumps(event).encode())
+    assert parser.finish().tool_call_count == 1

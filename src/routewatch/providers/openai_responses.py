@@ -33,7 +33,10 @@ __all__ = ["ResponsesParser"]
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _STARTED = frozenset({"response.created", "response.in_progress", "response.queued"})
-_TOOL_ITEMS = frozenset({"function_call", "custom_tool_call"})
+# Output items the caller must answer with a `*_output` item of the same `call_id`.
+_TOOL_ITEMS = frozenset(
+    {"function_call", "custom_tool_call", "computer_call", "shell_call", "local_shell_call", "apply_patch_call"}
+)
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
