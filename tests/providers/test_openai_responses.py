@@ -170,7 +170,8 @@ def test_stream_cut_before_a_terminal_event(stream_fixture) -> None:
     assert facts.response_model == "gpt-4.1-2025-04-14"
 
 
-# Client-executed tool calls (openai/types/responses/response_output_item.py)
+# Client-executed tool calls and streamed tool inputs other than function arguments
+# (openai/types/responses/response_output_item.py, response_stream_event.py)
 
 
 def test_a_computer_call_is_a_tool_call_the_caller_must_answer() -> None:
@@ -209,3 +210,30 @@ def test_a_streamed_computer_call_item_is_counted() -> None:
              "item": {"type": "computer_call", "id": "cu_1", "call_id": "call_1", "status": "in_progress"}}  # fmt: skip
     parser.feed("response.output_item.added", json.dumps(event).encode())
     assert parser.finish().tool_call_count == 1
+
+
+def test_stream_mcp_arguments_code_interpreter_code_and_shell_command_deltas_are_output() -> None:
+    parser = PARSER.stream_parser()
+    events = [
+        {"type": "response.mcp_call_arguments.delta", "delta": '{"q":', "item_id": "mcp_1", "output_index": 0,
+         "sequence_number": 3},
+        {"type": "response.code_interpreter_call_code.delta", "delta": "print(1)", "item_id": "ci_1",
+         "output_index": 1, "sequence_number": 4},
+        {"type": "response.shell_call_command.delta", "delta": "ls -l", "command_index": 0, "output_index": 2,
+         "sequence_number": 5},
+    ]  # fmt: skip
+    assert [parser.feed(str(event["type"]), json.dumps(event).encode()) for event in events] == [True, True, True]
+    facts = parser.finish()
+    assert facts.output_chunks == 3
+    assert facts.output_text is None  # tool inputs are not message text
+
+
+def test_stream_shell_output_and_partial_images_are_tool_results_not_output() -> None:
+    parser = PARSER.stream_parser()
+    events = [
+        {"type": "response.shell_call_output_content.delta", "delta": {"stdout": "a.py\n"}, "command_index": 0,
+         "item_id": "sh_1", "output_index": 0, "sequence_number": 6},
+        {"type": "response.image_generation_call.partial_image", "partial_image_b64": "iVBOR", "item_id": "ig_1",
+         "output_index": 1, "partial_image_index": 0, "sequence_number": 7},
+    ]  # fmt: skip
+    assert [parser.feed(str(event["type"]), json.dumps(event).encode()) for event in events] == [False, False]

@@ -1,7 +1,8 @@
 """OpenAI's Responses API: `POST /v1/responses` and `GET /v1/responses/{id}`.
 
 The body is a Response object (`id`, `model`, `status`, `output[]` items, `usage`). A stream is
-SSE events told apart by `type`: text, function-argument, reasoning and refusal deltas carry output;
+SSE events told apart by `type`: text, tool-input (function, custom tool and MCP arguments, code
+interpreter code, shell commands), reasoning and refusal deltas carry output;
 `response.completed`, `response.incomplete` and `response.failed` are terminal and carry the whole
 Response; a bare `error` event reports a failure after the 200.
 """
@@ -144,6 +145,9 @@ class ResponsesStream:
             elif not (
                 kind == "response.function_call_arguments.delta"
                 or kind == "response.custom_tool_call_input.delta"
+                or kind == "response.mcp_call_arguments.delta"
+                or kind == "response.code_interpreter_call_code.delta"
+                or kind == "response.shell_call_command.delta"
                 or (kind.startswith("response.reasoning") and kind.endswith(".delta"))
             ):
                 self._other(kind, obj)
