@@ -316,3 +316,29 @@ def test_a_streamed_mistral_fim_completion_is_complete_with_its_usage(stream_fix
     facts = stream_fixture(API, "openai/mistral_fim_completion_stream.sse")
     assert facts.completed and facts.output_text == "    return a + b\n"
     assert facts.usage == Usage(input_tokens=11, output_tokens=5)
+
+
+# Audio output (openai/types/chat/chat_completion_message.py, chat_completion_audio.py, chat_completion_chunk.py)
+
+
+def test_response_audio_transcript_is_the_output_text_of_an_audio_reply() -> None:
+    audio = {"id": "audio_1", "data": "UklGRg==", "expires_at": 1741571000, "transcript": "Hello there"}
+    message = {"role": "assistant", "content": None, "refusal": None, "audio": audio}
+    body = {"id": "chatcmpl-au1", "object": "chat.completion", "model": "gpt-audio",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}  # fmt: skip
+    assert PARSER.parse_response(json.dumps(body).encode()).output_text == "Hello there"
+
+
+def test_stream_audio_transcript_and_data_deltas_are_output() -> None:
+    parser = PARSER.stream_parser()
+    deltas = [
+        {"role": "assistant", "content": None},
+        {"audio": {"id": "audio_1", "transcript": "Hel"}},
+        {"audio": {"transcript": "lo"}},
+        {"audio": {"data": "AAAA"}},
+        {"audio": {"expires_at": 1741571000}},  # the final update carries no output
+    ]
+    chunks = [{"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d}]} for d in deltas]
+    assert [parser.feed(None, json.dumps(chunk).encode()) for chunk in chunks] == [False, True, True, True, False]
+    facts = parser.finish()
+    assert (facts.output_chunks, facts.output_text) == (3, "Hello")

@@ -163,6 +163,7 @@ def _parse_choices(body: bytes, chat: bool) -> ResponseFacts:
             continue
         msg = get_dict(choice, "message")
         text.add(_message_text(msg.get("content") if msg else None) or "")
+        text.add(get_str(get_dict(msg, "audio"), "transcript") or "")  # an audio reply has no content
         refused = get_str(msg, "refusal")
         if refused:
             refusal = True
@@ -292,6 +293,14 @@ class ChoicesStream:
             self._refusal = True
             self._text.add(refusal)
             output = True
+        audio = delta.get("audio")
+        if isinstance(audio, dict):
+            transcript = audio.get("transcript")
+            if isinstance(transcript, str) and transcript:
+                self._text.add(transcript)
+                output = True
+            if audio.get("data"):
+                output = True
         calls = delta.get("tool_calls")
         if isinstance(calls, list) and calls:
             for call in calls:
