@@ -51,6 +51,14 @@ def test_refusals_and_content_filters() -> None:
     assert quality_verdicts(make_record(finish_reasons=("SAFETY",)))["refusal"] == 1
 
 
+def test_every_gemini_reason_that_means_blocked_or_filtered_is_a_refusal() -> None:
+    # google-genai types.FinishReason (IMAGE_PROHIBITED_CONTENT, IMAGE_RECITATION, MODEL_ARMOR,
+    # ESCALATION) and types.BlockedReason (JAILBREAK), which a record read back from a span carries
+    # with no refusal flag
+    for reason in ("IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR", "ESCALATION", "JAILBREAK"):
+        assert quality_verdicts(make_record(finish_reasons=(reason,)))["refusal"] == 1, reason
+
+
 def test_truncation_by_length() -> None:
     assert quality_verdicts(make_record(finish_reasons=("length",)))["truncated"] == 1
     assert quality_verdicts(make_record(finish_reasons=("max_tokens",)))["truncated"] == 1

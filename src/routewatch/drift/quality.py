@@ -20,7 +20,8 @@ __all__ = ["ChangeEvent", "ChangeTracker", "quality_verdicts"]
 _TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS", "max_output_tokens", "model_context_window_exceeded"})
 _REFUSED = frozenset(
     {"content_filter", "refusal", "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "blocked",
-     "IMAGE_SAFETY", "OTHER_BLOCK"}
+     "IMAGE_SAFETY", "OTHER_BLOCK", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR", "ESCALATION",
+     "JAILBREAK"}
 )  # fmt: skip
 _GENERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 _MAX_VALIDATORS = 256
