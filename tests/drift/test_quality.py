@@ -65,12 +65,6 @@ def test_truncation_by_length() -> None:
     assert quality_verdicts(make_record(stream=True, stream_completed=True))["truncated"] == 0
 
 
-def test_gemini_continuation_is_a_truncation_by_the_token_limit() -> None:
-    # google-genai types.FinishReason.CONTINUATION: "the response reached the per-request token
-    # limit, but generation is not yet complete"
-    assert quality_verdicts(make_record(finish_reasons=("CONTINUATION",)))["truncated"] == 1
-
-
 def test_a_stream_the_app_stopped_reading_gets_no_verdicts() -> None:
     """Half a JSON object, no text yet, no finish reason: what the app chose not to read, not a
     provider's truncation, emptiness or broken schema (a provider's cut is an error, not this)."""

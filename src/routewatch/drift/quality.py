@@ -17,9 +17,7 @@ from ..records import CallRecord
 
 __all__ = ["ChangeEvent", "ChangeTracker", "quality_verdicts"]
 
-_TRUNCATED = frozenset(
-    {"length", "max_tokens", "MAX_TOKENS", "max_output_tokens", "model_context_window_exceeded", "CONTINUATION"}
-)
+_TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS", "max_output_tokens", "model_context_window_exceeded"})
 _REFUSED = frozenset(
     {"content_filter", "refusal", "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "blocked",
      "IMAGE_SAFETY", "OTHER_BLOCK", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR", "ESCALATION",
