@@ -95,7 +95,6 @@ def explain(
         for fallback in ("p50", "mean"):
             old2, new2 = _pick(before, fallback), _pick(after, fallback)
             if not _against(old2, new2, direction):
-                noun = label[len(which) + 1 :]
                 label, old, new = (noun if fallback == "mean" else f"{fallback} {noun}"), old2, new2
                 break
     text = f"{label} of {stream} {verb} from {_fmt(old, unit)} to {_fmt(new, unit)} over the last {calls} calls"

@@ -238,11 +238,13 @@ class LogScaleCUSUM:
         # the time the watch began (an hour before the daily profile starts), then the profile itself
         self._season: float | DailyProfile | None = None
 
+    def _designed_constants(self) -> tuple[float, ...]:
+        """This detector's designed constants (see `_constants`): shared by every detector alike."""
+        return _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)
+
     def _design(self) -> None:
-        (self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._zt, self._eta,
-         arl0) = _constants(
-            self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife
-        )  # fmt: skip
+        c = self._designed_constants()
+        self._k1, self._k2, self._kd, self._h1, self._h2, self._hd, self._zt, self._eta, arl0 = c
         if self._tail is not _NO_TAIL:
             self._tail.arl0 = arl0
 
@@ -412,7 +414,7 @@ class LogScaleCUSUM:
 
     def _new_tail(self, edge: float) -> _TailBank:
         """A tail test with bands from the tail quantile up to ``edge``, the highest score a value can get."""
-        c = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)
+        c = self._designed_constants()
         zt, arl0 = c[6], c[8]
         bands = bands_for(zt, max(edge, zt), self.tail_share, self.tail_shift)
         return _tail_bank(bands, arl0)
@@ -435,9 +437,10 @@ class LogScaleCUSUM:
         if rate <= self._eta:
             rate, self._fast = self._eta, 0
         self._eta_s = rate * self._scale
-        if 0 < self._fast <= self.warm_up:
+        fast, warm_up = self._fast, self.warm_up
+        if 0 < fast <= warm_up:
             self._widen_for_young_baseline()
-        elif self._fast == 0 or self._fast == self.warm_up + 1:
+        elif fast == 0 or fast == warm_up + 1:
             self._design()  # the baseline is as sure as a warm-up's: the designed reference values
 
     def _widen_for_young_baseline(self) -> None:
@@ -446,7 +449,7 @@ class LogScaleCUSUM:
         CUSUMs would read as a change: the small-shift one's reference value is 0.15 sd, the error
         0.125. Both reference values are widened by that error until it is a warm-up's. On x2 steps
         of a sigma-0.3 lognormal (100 seeds) second alarms on the young baseline fell from 6 to 2."""
-        c = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)
+        c = self._designed_constants()
         widen = 1.0 / math.sqrt(self._fast)
         self._k1, self._k2 = c[0] + widen, c[1] + widen
 
@@ -459,7 +462,7 @@ class LogScaleCUSUM:
         bottom = bisect_right(q, q[0]) - 1
         self._zmin = shared(-self._clip if bottom == 0 else bottom * GRID_STEP - self._clip)
         # the tail test needs values past the tail quantile; inside a tie band (a cap) there are none
-        zt = _constants(self.shifts, self.recovery_shift, self.tail_quantile, self.fa_per_100k, self.halflife)[6]
+        zt = self._designed_constants()[6]
         edge = self._zmax if self._sign > 0 else -self._zmin
         self._zt = zt if edge > zt else math.inf
         self._scale = (quantile_of(q, 1.0, self.clip) - quantile_of(q, -1.0, self.clip)) / 2.0
