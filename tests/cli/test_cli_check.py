@@ -34,7 +34,8 @@ def test_router_errors_name_the_target_and_field_but_never_the_value(run, tmp_pa
     assert result.code == 1
     assert "targets[1] (backup).weight: Input should be greater than or equal to 0" in result.err
     assert "tasks.default.strategy" in result.err
-    assert "-7" not in result.err and "zz" not in result.err
+    messages = result.err.replace(str(tmp_path), "")  # the temp path may hold "-7" (pytest-7)
+    assert "-7" not in messages and "zz" not in messages
     assert "invalid router config (2 error(s))" in result.err
 
 
